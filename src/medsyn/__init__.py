@@ -1,0 +1,3 @@
+"""MEDSYN: a multilingual, multimodal benchmark of complex clinical cases."""
+
+__version__ = "0.1.0"
