@@ -1,0 +1,122 @@
+"""The §7 results-file validator: valid files pass, every kind of problem is named."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from medsyn.results_schema import validate_results
+
+RESULTS = Path(__file__).parent / "data" / "results"
+
+
+def _load(name: str = "example-open-7b.json") -> dict:
+    return json.loads((RESULTS / name).read_text(encoding="utf-8"))
+
+
+def _known(obj: dict) -> dict:
+    return {obj["dataset"]["revision"]: {"name": obj["dataset"]["name"], "n_cases": dict(obj["dataset"]["n_cases"])}}
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in RESULTS.glob("*.json")))
+def test_example_files_are_valid(name):
+    obj = _load(name)
+    assert validate_results(obj) == []
+    assert validate_results(obj, _known(obj)) == []
+
+
+def test_design_example_shape_is_valid():
+    """The example of DESIGN §7, with its elided zh/overall blocks filled in consistently."""
+    block = {"n": 16, "fdx_accuracy": 0.25, "fdx_accuracy_ci": [0.06, 0.5], "parse_failures": 0,
+             "ddx_coverage": 0.0, "ddx_coverage_ci": [0.0, 0.0], "judge_failures": 0,
+             "ddx_fdx_gap": -0.25, "es_image": 0.01, "es_text": 0.02, "es_gap": 0.01, "es_gap_ci": [0.0, 0.02],
+             "evidence_sensitivity": {"ct": {"image": 0.01, "text": 0.02, "gap": 0.01}},
+             "conditions": {"full": 0.25, "text": 0.31, "no_history": 0.19, "random_history": 0.19}}
+    obj = {"medsyn_version": "0.1.0",
+           "dataset": {"name": "MEDSYN-mini", "revision": "abc", "n_cases": {"en": 16, "zh": 8}},
+           "model": {"name": "tiny-llava-random", "type": "open", "params_b": 0.0002},
+           "judge": "lexical", "image_budget": {"max_pixels": 1003520},
+           "results": {"en": block, "zh": {**block, "n": 8}, "overall": {**block, "n": 24}},
+           "created_at": "2026-11-26T12:00:00Z", "command": "medsyn demo --out results/demo"}
+    assert validate_results(obj) == []
+
+
+def test_nulls_are_allowed_for_missing_measurements():
+    obj = _load()
+    for block in obj["results"].values():
+        block.update(ddx_coverage=None, ddx_coverage_ci=None, judge_failures=None, ddx_fdx_gap=None,
+                     es_image=None, es_text=None, es_gap=None, es_gap_ci=None, evidence_sensitivity=None)
+    obj["model"]["params_b"] = None
+    assert validate_results(obj) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda o: o["results"]["en"].update(fdx_accuracy=43.75), "results.en.fdx_accuracy: 43.75 is out of range"),
+        (lambda o: o["results"]["en"].update(fdx_accuracy_ci=[0.5, 0.7]), "results.en.fdx_accuracy_ci: [0.5, 0.7] does not contain"),
+        (lambda o: o["results"]["en"].update(ddx_coverage_ci=[0.9, 0.4]), "results.en.ddx_coverage_ci: low 0.9 is above high 0.4"),
+        (lambda o: o["results"]["en"].update(parse_failures=17), "results.en.parse_failures: 17 is more than n = 16"),
+        (lambda o: o["results"]["en"].update(ddx_fdx_gap=0.5), "results.en.ddx_fdx_gap: 0.5 is not ddx_coverage - fdx_accuracy"),
+        (lambda o: o["results"]["en"].update(es_gap=0.5), "results.en.es_gap: 0.5 is not es_text - es_image"),
+        (lambda o: o["results"]["en"].update(es_image=float("nan")), "results.en.es_image: must be a finite number"),
+        (lambda o: o["results"]["en"]["evidence_sensitivity"].update(xray={"image": 0, "text": 0, "gap": 0}),
+         "results.en.evidence_sensitivity.xray: unknown CE type"),
+        (lambda o: o["results"]["en"]["conditions"].update({"absent:foo": 0.1}), "results.en.conditions.absent:foo: unknown condition"),
+        (lambda o: o["results"].update(fr=o["results"]["en"]), "results.fr: unknown language"),
+        (lambda o: o["results"].pop("overall"), "results.overall: missing"),
+        (lambda o: o["results"].pop("zh"), "results.zh: missing although dataset.n_cases.zh = 8"),
+        (lambda o: o["results"]["en"].update(n=15), "results.en.n: 15 does not match dataset.n_cases.en = 16"),
+        (lambda o: o["results"]["overall"].update(n=23), "results.overall.n: 23 is not the sum over languages (24)"),
+        (lambda o: o["model"].update(type="closed"), "model.type: 'closed' is not one of open, proprietary, medical, reference"),
+        (lambda o: o["model"].update(name=""), "model.name: must be a non-empty string"),
+        (lambda o: o["model"].update(params_b=True), "model.params_b: must be a positive number"),
+        (lambda o: o["dataset"]["n_cases"].update(fr=3), "dataset.n_cases.fr: unknown language"),
+        (lambda o: o.update(accuracy=1.0), "accuracy: unknown key"),
+        (lambda o: o.pop("judge"), "judge: missing"),
+        (lambda o: o.update(created_at="yesterday"), "created_at: must be an ISO 8601 time"),
+        (lambda o: o["results"]["en"].pop("es_gap_ci"), "results.en.es_gap_ci: missing"),
+    ],
+)
+def test_each_problem_is_reported(edit, expected):
+    obj = _load()
+    edit(obj)
+    problems = validate_results(obj)
+    assert any(line.startswith(expected) for line in problems), problems
+
+
+def test_every_problem_is_reported_not_just_the_first():
+    obj = _load()
+    obj["results"]["en"]["fdx_accuracy"] = 2.0
+    obj["results"]["zh"]["ddx_coverage"] = -0.1
+    obj["model"]["type"] = "closed"
+    problems = validate_results(obj)
+    assert len(problems) >= 3
+    assert {p.split(":")[0] for p in problems} >= {"results.en.fdx_accuracy", "results.zh.ddx_coverage", "model.type"}
+
+
+def test_not_an_object():
+    assert validate_results([1, 2]) == ["<file>: must be a JSON object, got list"]
+
+
+def test_known_dataset_revision_and_counts():
+    obj = _load()
+    known = _known(obj)
+    other = copy.deepcopy(obj)
+    other["dataset"]["revision"] = "0" * 64
+    assert validate_results(other, known)[0].startswith(f"dataset.revision: '{'0' * 64}' is not a known dataset revision")
+    assert validate_results(other, {})[0].endswith("(known: none configured)")
+
+    known[obj["dataset"]["revision"]]["n_cases"]["en"] = 20
+    assert "dataset.n_cases.en: 16 does not match the 20 en cases of MEDSYN-mini at this revision" in validate_results(obj, known)
+
+
+def test_single_language_run_of_a_known_dataset():
+    """An English-only run lists only en in n_cases; its count must still match the revision's."""
+    obj = _load()
+    known = _known(obj)
+    del obj["dataset"]["n_cases"]["zh"]
+    del obj["results"]["zh"]
+    obj["results"]["overall"] = copy.deepcopy(obj["results"]["en"])
+    assert validate_results(obj, known) == []
