@@ -1,0 +1,154 @@
+"""Writing the Hub-style dataset folder (DESIGN §4) from a raw case folder.
+
+``OUT/README.md`` (the dataset card with its ``configs:``), ``OUT/<config>/test-*.parquet``
+with embedded image bytes, and ``OUT/manifest.json``. The build validates first and
+writes nothing when any case is invalid; it streams rows through Arrow files, so
+memory stays flat as the number of cases grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from .builder import BUILDER_VERSION, MedsynBuilder
+from .card import render_card
+from .schema import LANGUAGES
+from .validation import CASE_FILE, InvalidDatasetError, validate_raw
+
+MANIFEST = "manifest.json"
+CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
+MAX_SHARD_BYTES = 500 * 2**20
+
+
+@dataclass
+class BuildSummary:
+    out_dir: Path
+    stats: dict[str, dict[str, Any]]
+    revision: str
+
+
+def build_dataset(
+    raw_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    card_template: str | Path | None = None,
+    progress: bool = True,
+) -> BuildSummary:
+    """Validate ``raw_dir`` and write the dataset folder ``out_dir``; raise InvalidDatasetError on any problem."""
+    raw_dir, out_dir = Path(raw_dir).resolve(), Path(out_dir).resolve()
+    raw = validate_raw(raw_dir)
+    if raw.problems:
+        raise InvalidDatasetError(raw.problems)
+    _check_out_dir(out_dir)
+    template = Path(card_template or CARD_TEMPLATE).read_text(encoding="utf-8")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        with _progress_bars(progress), tempfile.TemporaryDirectory(prefix="medsyn-cache-") as cache:
+            stats = {}
+            for lang in LANGUAGES:
+                if any(case["language"] == lang for case in raw.cases.values()):
+                    stats[lang] = _write_config(raw_dir, staging, lang, cache)
+        manifest = _manifest(raw_dir, raw.cases)
+        (staging / MANIFEST).write_text(manifest, encoding="utf-8")
+        (staging / "README.md").write_text(render_card(template, stats), encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return BuildSummary(out_dir, stats, hashlib.sha256(manifest.encode()).hexdigest())
+
+
+def dataset_revision(out_dir: str | Path) -> str:
+    """The revision of a built folder: the sha256 of its manifest.json."""
+    return hashlib.sha256((Path(out_dir) / MANIFEST).read_bytes()).hexdigest()
+
+
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse to replace a non-empty folder that is not an earlier build."""
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+        raise FileExistsError(f"{out_dir} exists and is not a MEDSYN build (no {MANIFEST}); refusing to replace it")
+
+
+class _progress_bars:
+    """Turn datasets' progress bars on or off for the duration of a build."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        self.was_enabled = datasets.is_progress_bar_enabled()
+        (datasets.enable_progress_bars if self.enabled else datasets.disable_progress_bars)()
+
+    def __exit__(self, *exc: object) -> None:
+        (datasets.enable_progress_bars if self.was_enabled else datasets.disable_progress_bars)()
+
+
+def _write_config(raw_dir: Path, out_dir: Path, lang: str, cache_dir: str) -> dict[str, Any]:
+    builder = MedsynBuilder(config_name=lang, data_dir=str(raw_dir), cache_dir=cache_dir, skip_validation=True)
+    builder.download_and_prepare()
+    ds = builder.as_dataset(split="test")
+    n_shards = max(1, math.ceil(ds.data.nbytes / MAX_SHARD_BYTES))
+    (out_dir / lang).mkdir()
+    n_bytes = 0
+    for i in range(n_shards):
+        path = out_dir / lang / f"test-{i:05d}-of-{n_shards:05d}.parquet"
+        ds.shard(n_shards, i, contiguous=True).to_parquet(str(path))
+        n_bytes += path.stat().st_size
+    return _config_stats(ds, n_bytes)
+
+
+def _config_stats(ds: datasets.Dataset, n_bytes: int) -> dict[str, Any]:
+    """Counts for the dataset card, read without decoding any image."""
+    meta = ds.select_columns(["specialty", "evidence", "evidence_types", "image_evidence"])
+    ce_types: Counter[str] = Counter()
+    images_per_type: Counter[str] = Counter()
+    specialties: Counter[str] = Counter()
+    n_images = 0
+    for row in meta:
+        ce_types.update(row["evidence_types"])
+        specialties[row["specialty"] or "unspecified"] += 1
+        n_images += len(row["image_evidence"])
+        images_per_type.update(row["evidence"][i]["type"] for i in row["image_evidence"])
+    first = ds.select_columns([c for c in ds.column_names if c != "images"])[0]
+    example = {c: f"<{len(first['image_evidence'])} images>" if c == "images" else first[c] for c in ds.column_names}
+    return {
+        "n_cases": len(ds),
+        "n_images": n_images,
+        "ce_types": dict(sorted(ce_types.items())),
+        "images_per_type": dict(sorted(images_per_type.items())),
+        "specialties": dict(sorted(specialties.items())),
+        "n_bytes": n_bytes,
+        "example": example,
+    }
+
+
+def _manifest(raw_dir: Path, cases: dict[str, dict[str, Any]]) -> str:
+    """manifest.json: per case its id, language, image count and the sha256 of every source file."""
+    entries = []
+    for case_id in sorted(cases):
+        case = cases[case_id]
+        folder = raw_dir / case_id
+        names = [CASE_FILE] + [n for item in case["visual_evidence"] for n in item["images"]]
+        entries.append(
+            {
+                "case_id": case_id,
+                "language": case["language"],
+                "n_images": len(names) - 1,
+                "sha256": {n: hashlib.sha256((folder / n).read_bytes()).hexdigest() for n in dict.fromkeys(names)},
+            }
+        )
+    manifest = {"builder_version": BUILDER_VERSION, "cases": entries}
+    return json.dumps(manifest, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
