@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Publish MEDSYN to the Hugging Face Hub: the built dataset, the metric Space and the leaderboard Space.
+
+Every target is checked before anything is sent, and a rerun uploads only what changed.
+The token comes from `hf auth login` or HF_TOKEN and is never printed; HF_ENDPOINT is honoured.
+
+  python upload.py dataset ORG/medsyn --folder medsyn --dry-run
+  python upload.py dataset ORG/medsyn --folder medsyn            # private and gated
+  python upload.py dataset ORG/medsyn --folder medsyn --public   # public, still gated
+  python upload.py metric ORG/medsyn_metric
+  python upload.py leaderboard ORG/medsyn-leaderboard
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from medsyn.hub import CheckError, HubError, describe, plan_dataset, plan_space, upload
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="upload.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    targets = parser.add_subparsers(dest="target", required=True, metavar="{dataset,metric,leaderboard}")
+    dataset = targets.add_parser(
+        "dataset", help="a built dataset folder to a Hub dataset repo (private and gated unless --public)"
+    )
+    dataset.add_argument("repo_id", help="the dataset repo, e.g. ORG/medsyn")
+    dataset.add_argument("--folder", default="medsyn", help="the folder written by `medsyn build` (default: medsyn)")
+    dataset.add_argument(
+        "--public", action="store_true", help="make the repo public (access stays gated by the card's agreements)"
+    )
+    for name, folder, what in (
+        ("metric", ROOT / "metrics" / "medsyn_metric", "the evaluate metric module to a Gradio Space"),
+        ("leaderboard", ROOT / "leaderboard", "the leaderboard to a Gradio Space"),
+    ):
+        space = targets.add_parser(name, help=what)
+        space.add_argument("repo_id", help="the Space, e.g. ORG/" + ("medsyn_metric" if name == "metric" else name))
+        space.add_argument("--folder", default=str(folder), help=f"the Space's files (default: {folder})")
+        space.add_argument("--private", action="store_true", help="make the Space private")
+    for sub in (dataset, *[targets.choices[n] for n in ("metric", "leaderboard")]):
+        sub.add_argument(
+            "--dry-run", action="store_true", help="check, then print the repo settings and every file; send nothing"
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run upload.py; return the exit status (0 ok, 1 check or Hub failure)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.target == "dataset":
+            plan = plan_dataset(args.folder, args.repo_id, public=args.public)
+        else:
+            plan = plan_space(args.folder, args.repo_id, private=args.private)
+        if args.dry_run:
+            print(describe(plan))
+            return 0
+        print(f"uploading {len(plan.files)} files to {plan.repo_type} {plan.repo_id} ...", flush=True)
+        print(upload(plan))
+    except CheckError as err:
+        for problem in err.problems:
+            print(f"upload.py: check failed: {problem}", file=sys.stderr)
+        return 1
+    except HubError as err:
+        print(f"upload.py: error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
