@@ -17,8 +17,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from medsyn.hub import CheckError, HubError, describe, plan_dataset, plan_space, upload
-
 ROOT = Path(__file__).resolve().parent
 
 
@@ -53,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run upload.py; return the exit status (0 ok, 1 check or Hub failure)."""
     args = _parser().parse_args(argv)
+    from medsyn.hub import CheckError, HubError, describe, plan_dataset, plan_space, upload  # slow imports, after --help
+
     try:
         if args.target == "dataset":
             plan = plan_dataset(args.folder, args.repo_id, public=args.public)
