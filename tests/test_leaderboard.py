@@ -1,0 +1,223 @@
+"""Leaderboard core: loading results, tables, filters, plots, submissions, and the app's layout."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from medsyn import leaderboard as lb
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = Path(__file__).parent / "data" / "results"
+
+
+def _example(name: str = "example-open-7b.json") -> dict:
+    return json.loads((EXAMPLES / name).read_text(encoding="utf-8"))
+
+
+def _known() -> dict:
+    dataset = _example()["dataset"]
+    return {dataset["revision"]: {"name": dataset["name"], "n_cases": dataset["n_cases"]}}
+
+
+@pytest.fixture
+def board() -> lb.Board:
+    return lb.load_folder(EXAMPLES)
+
+
+def test_load_folder_reads_every_valid_file(board):
+    assert board.problems == []
+    assert sorted(e.data["model"]["name"] for e in board.entries) == [
+        "example-medical-8b", "example-open-7b", "example-proprietary"]
+    assert len({e.key for e in board.entries}) == 3
+
+
+def test_bad_files_are_left_out_and_listed(tmp_path):
+    shutil.copy(EXAMPLES / "example-open-7b.json", tmp_path / "good.json")
+    bad = _example()
+    bad["results"]["zh"]["fdx_accuracy"] = 37.5
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "results.json").write_text(json.dumps(bad))
+    (tmp_path / "broken.json").write_text("{not json")
+    board = lb.load_folder(tmp_path)
+    assert [e.source for e in board.entries] == ["good.json"]
+    assert any(p.startswith("broken.json: not readable as JSON") for p in board.problems)
+    assert "sub/results.json: results.zh.fdx_accuracy: 37.5 is out of range, expected a fraction in [0, 1] " \
+           "(not a percentage)" in board.problems
+
+
+def test_same_model_twice_gets_distinct_keys(tmp_path):
+    for name in ("a.json", "b.json"):
+        shutil.copy(EXAMPLES / "example-open-7b.json", tmp_path / name)
+    keys = [e.key for e in lb.load_folder(tmp_path).entries]
+    assert len(set(keys)) == 2 and keys[1].endswith("(2)")
+
+
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_empty_results_give_the_reference_row_only(tmp_path, folder):
+    (tmp_path / "empty").mkdir()
+    board = lb.load_folder(tmp_path / folder)
+    assert board.entries == [] and board.problems == []
+    english = lb.build_table(board, "en")
+    assert english["Model"].tolist() == [lb.PHYSICIANS["name"]]
+    row = english.iloc[0]
+    assert (row["DDx coverage (%)"], row["FDx accuracy (%)"], row["DDx–FDx gap (pp)"]) == (77.1, 72.1, 5.0)
+    assert row["Provenance"] == "reported in the paper (not reproduced)"
+    assert lb.build_table(board, "zh").empty and lb.build_table(board, "overall").empty
+    for figure in (lb.plot_ddx_vs_fdx(board, "en"), lb.plot_es_by_type(board, None, "en"),
+                   lb.plot_es_gap_vs_fdx(board, "zh")):
+        figure.savefig(tmp_path / "plot.png")
+
+
+def test_table_values_are_percentages_with_intervals(board):
+    english = lb.build_table(board, "en")
+    assert english["FDx accuracy (%)"].tolist() == [72.1, 62.5, 43.8, 37.5]  # best first, physicians included
+    row = english.set_index("Model").loc["example-open-7b"]
+    assert (row["n"], row["DDx coverage (%)"], row["DDx CI (%)"]) == (16, 68.8, "43.8 – 93.8")
+    assert (row["FDx CI (%)"], row["DDx–FDx gap (pp)"], row["Parse failures"]) == ("18.8 – 68.8", 25.0, 1)
+    assert (row["ES gap"], row["ES gap CI"]) == (0.033, "0.000 – 0.067")
+    assert row["Provenance"] == "results file example-open-7b.json"
+    overall = lb.build_table(board, "overall")
+    assert lb.PHYSICIANS["name"] not in overall["Model"].tolist()
+    assert overall.set_index("Model").loc["example-medical-8b", "Parse failures"] == 3
+    with pytest.raises(ValueError, match="unknown language 'fr'"):
+        lb.build_table(board, "fr")
+
+
+def test_missing_measurements_stay_missing(tmp_path):
+    obj = _example()
+    obj["results"]["en"].update(ddx_coverage=None, ddx_coverage_ci=None, ddx_fdx_gap=None, judge_failures=None)
+    (tmp_path / "r.json").write_text(json.dumps(obj))
+    table = lb.build_table(lb.load_folder(tmp_path), "en")
+    row = table[table["Model"] == "example-open-7b"].iloc[0]
+    assert pd.isna(row["DDx coverage (%)"]) and pd.isna(row["Judge failures"]) and row["DDx CI (%)"] == ""
+    shown = lb.display_table(table)
+    assert shown.loc[table["Model"] == "example-open-7b", "DDx coverage (%)"].item() == ""
+
+
+@pytest.mark.parametrize(("params", "bucket"), [(None, "size not reported"), (0.0002, "< 4B"), (4, "4–20B"),
+                                                (78, "20–100B"), (100, "≥ 100B")])
+def test_size_bucket(params, bucket):
+    assert lb.size_bucket(params) == bucket
+
+
+def test_filters_by_type_and_size(board):
+    english = lb.build_table(board, "en")
+    all_sizes = list(lb.SIZE_BUCKETS)
+    assert lb.filter_table(english, ["medical"], all_sizes)["Model"].tolist() == ["example-medical-8b"]
+    assert lb.filter_table(english, ["open", "proprietary", "medical", "reference"], ["4–20B"])["Model"].tolist() == [
+        "example-open-7b", "example-medical-8b"]
+    assert lb.filter_table(english, [], all_sizes).empty
+    kept = lb.filter_board(board, ["proprietary"], all_sizes)
+    assert [e.data["model"]["name"] for e in kept.entries] == ["example-proprietary"]
+
+
+def test_plot_labels_are_literal_text(tmp_path):
+    obj = _example()
+    obj["model"]["name"] = "<script>alert(1)</script> $x^2$"
+    (tmp_path / "r.json").write_text(json.dumps(obj))
+    board = lb.load_folder(tmp_path)
+    for figure in (lb.plot_ddx_vs_fdx(board, "en"), lb.plot_es_gap_vs_fdx(board, "overall")):
+        labels = [t for t in figure.axes[0].texts if t.get_text() == obj["model"]["name"]]
+        assert labels and not labels[0].get_parse_math()
+        figure.savefig(tmp_path / "plot.png")
+    figure = lb.plot_es_by_type(board, board.entries[0].key, "zh")
+    assert [t.get_text() for t in figure.axes[0].get_xticklabels()] == ["ct", "electrophysiology"]
+    assert not figure.axes[0].title.get_parse_math()
+
+
+def test_submission_accepted_goes_to_pending_only(tmp_path):
+    pending = tmp_path / "pending"
+    accepted, message = lb.submit(EXAMPLES / "example-proprietary.json", pending, _known())
+    assert accepted, message
+    assert message.startswith("Accepted for review: example-proprietary on MEDSYN-mini was saved as ")
+    [saved] = pending.glob("*.json")
+    assert saved.read_bytes() == (EXAMPLES / "example-proprietary.json").read_bytes()
+    again, message = lb.submit(EXAMPLES / "example-proprietary.json", pending, _known())
+    assert not again and message == "Refused: this exact file is already pending review."
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"{\"a\": ", "Refused: not valid JSON (Expecting value at line 1, column 7)."),
+        (b"\xff\xfe", "Refused: the file is not UTF-8 text."),
+        (b"x" * 2001, "Refused: the file is 2,001 bytes; the limit is 2,000 bytes."),
+    ],
+)
+def test_submission_refused_before_validation(tmp_path, content, expected):
+    path = tmp_path / "upload.json"
+    path.write_bytes(content)
+    assert lb.submit(path, tmp_path / "pending", _known(), max_bytes=2000) == (False, expected)
+    assert not (tmp_path / "pending").exists()
+
+
+def test_submission_refused_with_every_problem(tmp_path):
+    obj = _example()
+    obj["results"]["en"]["fdx_accuracy"] = 43.75
+    obj["dataset"]["revision"] = "f" * 64
+    path = tmp_path / "upload.json"
+    path.write_text(json.dumps(obj))
+    accepted, message = lb.submit(path, tmp_path / "pending", _known())
+    assert not accepted
+    assert message.startswith("Refused: 4 problem(s) in the results file:\n")
+    assert f"- dataset.revision: '{'f' * 64}' is not a known dataset revision (known: MEDSYN-mini @ " in message
+    assert "- results.en.fdx_accuracy: 43.75 is out of range" in message
+    assert lb.submit(None, tmp_path / "pending", _known()) == (False, "Refused: no file was uploaded.")
+    assert not (tmp_path / "pending").exists()
+
+
+def test_load_board_locations(tmp_path, monkeypatch):
+    shutil.copy(EXAMPLES / "example-open-7b.json", tmp_path / "r.json")
+    calls = []
+
+    def fake_snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        return str(tmp_path)
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot_download)
+    from_dir = lb.load_board({"MEDSYN_RESULTS_DIR": str(tmp_path), "MEDSYN_RESULTS_REPO": "org/results"})
+    assert len(from_dir.entries) == 1 and calls == []
+    from_hub = lb.load_board({"MEDSYN_RESULTS_REPO": "org/results"})
+    assert [e.source for e in from_hub.entries] == ["r.json"]
+    assert calls[0][0] == "org/results" and calls[0][1]["repo_type"] == "dataset"
+    assert lb.load_board({}, default_dir=tmp_path / "nothing").entries == []
+
+
+def test_load_known_datasets(tmp_path):
+    path = tmp_path / "datasets.json"
+    path.write_text(json.dumps(_known()))
+    assert lb.load_known_datasets(path) == _known()
+    path.write_text(json.dumps({"abc": {"name": "MEDSYN-mini", "n_cases": {"en": -1}}}))
+    with pytest.raises(ValueError, match="abc: must be"):
+        lb.load_known_datasets(path)
+    assert lb.load_known_datasets(ROOT / "leaderboard" / "datasets.json") is not None
+
+
+def _load_app(monkeypatch, results: Path, tmp_path: Path):
+    """Import leaderboard/app.py as the Space does, with the results location from the environment."""
+    monkeypatch.setenv("MEDSYN_RESULTS_DIR", str(results))
+    monkeypatch.setenv("MEDSYN_PENDING_DIR", str(tmp_path / "pending"))
+    spec = importlib.util.spec_from_file_location("leaderboard_app", ROOT / "leaderboard" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _table_value(demo, elem_id: str) -> list[list]:
+    [table] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id]
+    return table.value["data"]
+
+
+def test_app_builds_from_the_results_location(tmp_path, monkeypatch):
+    app = _load_app(monkeypatch, EXAMPLES, tmp_path)
+    models = [row[0] for row in _table_value(app.demo, "table-en")]
+    assert set(models) == {"example-medical-8b", "example-open-7b", "example-proprietary", lb.PHYSICIANS["name"]}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    app = _load_app(monkeypatch, empty, tmp_path)
+    assert [row[0] for row in _table_value(app.demo, "table-en")] == [lb.PHYSICIANS["name"]]
+    assert _table_value(app.demo, "table-zh") == []

@@ -1,0 +1,178 @@
+"""The leaderboard app in a real browser: Debian's chromium, headless, driven by Playwright.
+
+The app runs as the Space runs it (``python leaderboard/app.py``), on 127.0.0.1, with
+``MEDSYN_RESULTS_DIR`` pointing at a folder of example results. Every request that is not to
+127.0.0.1 is blocked (Gradio pages ask for web fonts). Screenshots go to ``MEDSYN_SCREENSHOTS``
+(default ``build/screenshots/``).
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = Path(__file__).parent / "data" / "results"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+XSS = "<script>alert(1)</script>"
+BAD_MESSAGE = "results.en.fdx_accuracy: 43.75 is out of range, expected a fraction in [0, 1]"
+
+pytestmark = pytest.mark.slow
+
+
+def _require_browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver"
+        pytest.fail(message) if os.environ.get("CI", "").lower() in ("1", "true") else pytest.skip(message)
+    return pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for(url: str, app: subprocess.Popen, log: Path, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if app.poll() is not None:
+            pytest.fail(f"the app exited with {app.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"the app did not answer 200 at {url} within {seconds} s:\n{log.read_text()}")
+
+
+@pytest.fixture
+def app(tmp_path):
+    """Start leaderboard/app.py on a free loopback port; always stop it."""
+    results, pending = tmp_path / "results", tmp_path / "pending"
+    shutil.copytree(EXAMPLES, results)
+    example = json.loads((EXAMPLES / "example-open-7b.json").read_text())
+    xss = json.loads(json.dumps(example))
+    xss["model"]["name"] = XSS
+    (results / "xss.json").write_text(json.dumps(xss))
+    dataset = example["dataset"]
+    datasets_file = tmp_path / "datasets.json"
+    datasets_file.write_text(json.dumps({dataset["revision"]: {"name": dataset["name"], "n_cases": dataset["n_cases"]}}))
+    port = _free_port()
+    env = {**os.environ, "MEDSYN_RESULTS_DIR": str(results), "MEDSYN_PENDING_DIR": str(pending),
+           "MEDSYN_DATASETS": str(datasets_file), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+    env.pop("MEDSYN_RESULTS_REPO", None)
+    log = tmp_path / "app.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT / "leaderboard", env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        _wait_for(url, process, log)
+        yield {"url": url, "pending": pending, "example": example, "tmp": tmp_path}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _loopback_only(route):
+    url = route.request.url
+    if url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def _visible_text(page, scope: str, text: str):
+    """A visible element of ``scope`` whose text is exactly ``text`` (Gradio adds hidden measuring cells)."""
+    return page.locator(scope).get_by_text(text, exact=True).filter(visible=True).first
+
+
+def _submit(page, file: Path) -> str:
+    page.get_by_role("tab", name="Submit").click()
+    page.locator("#submission-file input[type=file]").set_input_files(str(file))
+    page.get_by_text(file.name).first.wait_for()
+    page.get_by_role("button", name="Submit for review").click()
+    verdict = page.locator("#verdict textarea")
+    page.wait_for_function("el => el.value.length > 0", arg=verdict.element_handle(), timeout=30_000)
+    return verdict.input_value()
+
+
+def test_leaderboard_in_chromium(app):
+    sync_api = _require_browser()
+    shots = Path(os.environ.get("MEDSYN_SCREENSHOTS", ROOT / "build" / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    bad = app["tmp"] / "bad_results.json"
+    bad_obj = json.loads(json.dumps(app["example"]))
+    bad_obj["results"]["en"]["fdx_accuracy"] = 43.75
+    bad.write_text(json.dumps(bad_obj))
+    xss_submission = app["tmp"] / "xss_submission.json"
+    xss_obj = json.loads(json.dumps(app["example"]))
+    xss_obj["model"]["name"] = XSS
+    xss_submission.write_text(json.dumps(xss_obj))
+    dialogs: list[str] = []
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.route("**/*", _loopback_only)
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(app["url"])
+
+            # the English table: a demo result, the reported physicians' row, the <script> name as text
+            for text in ("example-proprietary", "Senior physicians (reported)", "reported in the paper (not reproduced)", XSS):
+                _visible_text(page, "#table-en", text).wait_for()
+            cell = _visible_text(page, "#table-en", XSS)
+            assert "&lt;script&gt;" in cell.evaluate("el => el.innerHTML")
+            page.screenshot(path=str(shots / "01_table_en.png"), full_page=True)
+
+            # a type filter removes rows; the reference row stays
+            page.get_by_label("medical", exact=True).uncheck()
+            _visible_text(page, "#table-en", "example-medical-8b").wait_for(state="detached")
+            _visible_text(page, "#table-en", "Senior physicians (reported)").wait_for()
+
+            # plots render as images
+            page.get_by_role("tab", name="Plots").click()
+            for plot in ("#plot-ddx-fdx", "#plot-es-type", "#plot-es-gap"):
+                image = page.locator(f"{plot} img").first
+                image.wait_for()
+                assert image.evaluate("img => img.complete && img.naturalWidth > 0"), plot
+            page.screenshot(path=str(shots / "02_plots.png"), full_page=True)
+
+            # a bad submission is refused with its message; nothing goes to pending
+            verdict = _submit(page, bad)
+            assert verdict.startswith("Refused"), verdict
+            assert BAD_MESSAGE in verdict
+            assert not app["pending"].exists() or not any(app["pending"].iterdir())
+            page.screenshot(path=str(shots / "03_refused.png"), full_page=True)
+
+            # a valid submission named <script>... is accepted for review and shown as text
+            page.goto(app["url"])
+            verdict = _submit(page, xss_submission)
+            assert verdict.startswith(f"Accepted for review: {XSS}"), verdict
+            assert len(list(app["pending"].glob("*.json"))) == 1
+            page.screenshot(path=str(shots / "04_accepted_script_name.png"), full_page=True)
+
+            # no injected <script> element (the page's config embeds the name as JSON data, which is fine)
+            scripts = page.evaluate("[...document.querySelectorAll('script')].map(s => s.textContent.trim())")
+            assert "alert(1)" not in scripts
+        finally:
+            browser.close()
+    assert dialogs == [], f"a dialog fired: {dialogs}"
