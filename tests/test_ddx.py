@@ -1,0 +1,51 @@
+"""DDx list parsing from free text."""
+
+from __future__ import annotations
+
+import pytest
+
+from medsyn.ddx import parse_ddx
+
+CASES = [
+    ("Differential diagnosis:\n1. Acute myocardial infarction (most likely) - ST elevation\n2. Aortic dissection: tearing pain\n"
+     "3) Pulmonary embolism\n\nThe most likely is MI.", ["Acute myocardial infarction", "Aortic dissection", "Pulmonary embolism"]),
+    ("- Lymphoma, diffuse large B-cell\n- Sarcoidosis\n* Tuberculosis", ["Lymphoma, diffuse large B-cell", "Sarcoidosis", "Tuberculosis"]),
+    ("• Pneumonia — lobar consolidation\n• Lung abscess", ["Pneumonia", "Lung abscess"]),
+    ("Pneumonia; Lung abscess; Empyema", ["Pneumonia", "Lung abscess", "Empyema"]),
+    ("Sarcoidosis, tuberculosis, lymphoma", ["Sarcoidosis", "tuberculosis", "lymphoma"]),
+    ("1. SLE 2. Rheumatoid arthritis 3. Sjogren syndrome", ["SLE", "Rheumatoid arthritis", "Sjogren syndrome"]),
+    ("**1. Tuberculosis** — cavitation\n**2. Lung cancer**", ["Tuberculosis", "Lung cancer"]),
+    ("Pneumonia\nLung abscess", ["Pneumonia", "Lung abscess"]),
+    ("Non-Hodgkin lymphoma - B-cell type", ["Non-Hodgkin lymphoma"]),
+    ("Type 2 diabetes mellitus", ["Type 2 diabetes mellitus"]),
+    ("1. Type 1 diabetes 2. MODY", ["Type 1 diabetes", "MODY"]),
+    ("Kawasaki disease (less likely)", ["Kawasaki disease"]),
+    ("1. Pneumonia\n2. pneumonia\n3. Empyema", ["Pneumonia", "Empyema"]),  # duplicates dropped
+    ("鉴别诊断：\n1、系统性红斑狼疮：多系统受累\n2、类风湿关节炎\n（3）干燥综合征", ["系统性红斑狼疮", "类风湿关节炎", "干燥综合征"]),
+    ("①肺结核 ②肺癌 ③结节病", ["肺结核", "肺癌", "结节病"]),
+    ("心肌梗死、主动脉夹层；肺栓塞", ["心肌梗死", "主动脉夹层", "肺栓塞"]),
+    ("肺炎，肺脓肿，脓胸", ["肺炎", "肺脓肿", "脓胸"]),
+    ("1．肺栓塞——D-二聚体升高\n2．气胸", ["肺栓塞", "气胸"]),
+    ("", []),
+    (["  Pneumonia ", "", "Empyema"], ["Pneumonia", "Empyema"]),
+]
+
+
+@pytest.mark.parametrize("text,expected", CASES)
+def test_parse(text, expected) -> None:
+    assert parse_ddx(text) == expected
+
+
+def test_top_k() -> None:
+    text = "\n".join(f"{i}. Diagnosis {i}" for i in range(1, 16))
+    assert parse_ddx(text) == [f"Diagnosis {i}" for i in range(1, 11)]
+    assert parse_ddx(text, top_k=3) == ["Diagnosis 1", "Diagnosis 2", "Diagnosis 3"]
+    with pytest.raises(ValueError):
+        parse_ddx(text, top_k=0)
+
+
+def test_bad_types() -> None:
+    with pytest.raises(TypeError):
+        parse_ddx(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        parse_ddx(["ok", 3])  # type: ignore[list-item]

@@ -1,0 +1,117 @@
+"""The lexical DDx judge: normalization, grades, and agreement with a hand-labelled set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from medsyn.judges import Judge, JudgeError, get_judge
+from medsyn.judges.lexical import LexicalJudge, grade_en, grade_zh, normalize_zh, tokens_en
+from medsyn.scoring import score_ddx
+
+LABELLED = Path(__file__).parent / "data" / "ddx_labelled.jsonl"
+
+
+def test_get_judge_default_is_lexical() -> None:
+    judge = get_judge(None)
+    assert isinstance(judge, LexicalJudge) and isinstance(judge, Judge)
+    assert get_judge(judge) is judge
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("Haemorrhagic oesophagitis", "hemorrhagic esophagitis"),  # British / American
+        ("ＳＬＥ", "systemic lupus erythematosus"),  # full-width abbreviation
+        ("Sjögren’s syndrome", "sjogren syndrome"),  # accent, curly possessive
+        ("Lymphoma, diffuse large B-cell", "diffuse large b cell lymphoma"),  # word order, hyphen
+        ("Metastases", "metastase"),  # plural
+        ("pulmonary embolism", "lung embolism"),  # adjective / organ
+    ],
+)
+def test_english_normalization(a: str, b: str) -> None:
+    assert tokens_en(a) == tokens_en(b)
+
+
+def test_non_prefix_is_kept() -> None:
+    assert tokens_en("Non-Hodgkin lymphoma") != tokens_en("Hodgkin lymphoma")
+
+
+@pytest.mark.parametrize(
+    "gold,candidate,grade",
+    [
+        ("Chronic subdural hematoma", "Chronic subdural hematoma", 5),
+        ("Acute myocardial infarction", "MI", 5),  # abbreviation -> ICD-10-CM I21.9 inclusion term
+        ("Graves disease", "Toxic diffuse goiter", 5),  # ICD-10-CM E05.0 inclusion terms
+        ("Sarcoidosis", "Sarcoidsis", 5),  # typo of a word ICD-10-CM does not know
+        ("Chronic subdural hematoma", "Subdural hematoma", 4),  # less specific, keeps the specific words
+        ("Subdural hematoma", "Chronic subdural hematoma", 4),  # more specific
+        ("Hashimoto thyroiditis", "Chronic lymphocytic thyroiditis", 4),  # same code after dropping "chronic"
+        ("Acute myeloid leukemia", "Leukemia", 3),  # too unspecific
+        ("Acute pancreatitis", "Chronic pancreatitis", 3),
+        ("Chronic subdural hematoma", "Epidural hematoma", 2),
+        ("Hyperthyroidism", "Hypothyroidism", 2),  # same ICD-10-CM block only
+        ("Glioblastoma", "Meningioma", 0),
+        ("Giant cell arteritis", "Rheumatoid arthritis", 0),  # a near spelling is not a typo of a known word
+    ],
+)
+def test_english_grades(gold: str, candidate: str, grade: int) -> None:
+    assert grade_en(gold, candidate) == grade
+
+
+@pytest.mark.parametrize(
+    "gold,candidate,grade",
+    [
+        ("急性心肌梗死", "急性心梗", 5),
+        ("弥漫大B细胞淋巴瘤", "弥漫性大B细胞淋巴瘤", 5),
+        ("心房颤动", "房颤", 5),
+        ("慢性硬膜下血肿", "硬膜下血肿", 4),
+        ("白血病", "急性髓系白血病", 3),
+        ("慢性硬膜下血肿", "硬膜外血肿", 2),
+        ("肺结核", "脑膜瘤", 0),
+    ],
+)
+def test_chinese_grades(gold: str, candidate: str, grade: int) -> None:
+    assert grade_zh(gold, candidate) == grade
+
+
+def test_chinese_hedges_stripped() -> None:
+    assert normalize_zh("考虑肺结核可能") == "肺结核"
+
+
+def test_mixed_languages_through_glossary() -> None:
+    judge = LexicalJudge()
+    assert judge.score("结节病", ["Sarcoidosis", "肺结核", "Lymphoma"]) == [5, 0, 0]
+    assert judge.score("Sarcoidosis", ["结节病"]) == [5]
+    with pytest.raises(JudgeError, match="different languages"):
+        judge.score("某种罕见病", ["Sarcoidosis"])
+    assert judge.score("Sarcoidosis", []) == []
+
+
+def test_lexical_is_deterministic() -> None:
+    judge = LexicalJudge()
+    a = judge.score("Pulmonary embolism", ["Pneumonia", "Acute PE", "Pneumothorax"])
+    assert a == judge.score("Pulmonary embolism", ["Pneumonia", "Acute PE", "Pneumothorax"]) == [0, 5, 0]
+
+
+def test_agreement_with_labelled_set() -> None:
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert len(rows) >= 60 and {r["language"] for r in rows} == {"en", "zh"}
+    result = score_ddx([r["ddx"] for r in rows], [r["gold"] for r in rows], languages=[r["language"] for r in rows])
+    assert result["judge_failures"] == 0
+    pairs = [(r["covered"], c) for r, c in zip(rows, result["covered"])]
+    agree = sum(label == got for label, got in pairs)
+    tp = sum(label and got for label, got in pairs)
+    fp = sum(got and not label for label, got in pairs)
+    fn = sum(label and not got for label, got in pairs)
+    lines = [f"lexical judge vs labels: agreement {agree}/{len(rows)} = {agree / len(rows):.1%}; "
+             f"covered precision {tp / (tp + fp):.1%}, recall {tp / (tp + fn):.1%}"]
+    for language in ("en", "zh"):
+        sub = [(label, got) for r, (label, got) in zip(rows, pairs) if r["language"] == language]
+        lines.append(f"  {language}: {sum(a == b for a, b in sub)}/{len(sub)}")
+    held = [(label, got) for r, (label, got) in zip(rows, pairs) if r["note"].startswith("held-out")]
+    lines.append(f"  held-out (written after the rules were fixed): {sum(a == b for a, b in held)}/{len(held)}")
+    print("\n".join(lines))
+    assert agree / len(rows) >= 0.85

@@ -1,0 +1,166 @@
+"""The LLM judge against a local OpenAI-compatible server on 127.0.0.1 (real HTTP, real `openai` client)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from medsyn.judges import JudgeError, get_judge
+from medsyn.judges.llm import JUDGE_PROMPT_VERSION, LLMJudge, judge_messages, parse_scores
+from medsyn.scoring import score_ddx
+
+
+class FakeServer:
+    """Answers /v1/chat/completions from a script: a list of (status, content) per request, the last repeated."""
+
+    def __init__(self, script: list[tuple[int, str]]) -> None:
+        self.script, self.requests = script, []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                status, content = server.script[min(len(server.requests) - 1, len(server.script) - 1)]
+                if status == 200:
+                    payload = {
+                        "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": content}}],
+                    }
+                else:
+                    payload = {"error": {"message": content, "type": "server_error"}}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    servers: list[FakeServer] = []
+
+    def start(script: list[tuple[int, str]]) -> FakeServer:
+        servers.append(FakeServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def judge_for(server: FakeServer, tmp_path: Path, **kwargs: object) -> LLMJudge:
+    spec = {"model": "judge-model", "base_url": server.url, "api_key_env": "MEDSYN_TEST_KEY",
+            "cache_dir": str(tmp_path / "cache"), "backoff_s": 0.01, **kwargs}
+    judge = get_judge(spec)
+    assert isinstance(judge, LLMJudge)
+    return judge
+
+
+def test_normal_answer_and_request_shape(serve, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MEDSYN_TEST_KEY", "sk-test")
+    server = serve([(200, '{"scores": [5, 2, 0]}')])
+    judge = judge_for(server, tmp_path)
+    assert judge.score("Epidural hematoma", ["Epidural hematoma", "Subdural hematoma", "Migraine"]) == [5, 2, 0]
+    (request,) = server.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["auth"] == "Bearer sk-test"
+    assert request["body"]["temperature"] == 0
+    assert request["body"]["model"] == "judge-model"
+    assert request["body"]["messages"] == judge_messages("Epidural hematoma", ["Epidural hematoma", "Subdural hematoma", "Migraine"])
+    assert "3. Migraine" in request["body"]["messages"][1]["content"]
+
+
+def test_cache_hit_costs_no_request(serve, tmp_path) -> None:
+    server = serve([(200, '{"scores": [4]}')])
+    judge = judge_for(server, tmp_path)
+    assert judge.score("Pneumonia", ["Aspiration pneumonia"]) == [4]
+    assert judge.score("Pneumonia", ["Aspiration pneumonia"]) == [4]
+    assert len(server.requests) == 1
+    (cached,) = (tmp_path / "cache").rglob("*.json")
+    record = json.loads(cached.read_text())
+    assert record["prompt_version"] == JUDGE_PROMPT_VERSION and record["model"] == "judge-model"
+    # another model, another candidate list or a fresh judge object: cache keyed accordingly
+    judge_for(server, tmp_path).score("Pneumonia", ["Aspiration pneumonia"])
+    assert len(server.requests) == 1
+    judge.score("Pneumonia", ["Lung abscess"])
+    judge_for(server, tmp_path, model="other-model").score("Pneumonia", ["Aspiration pneumonia"])
+    assert len(server.requests) == 3
+
+
+def test_fails_twice_then_answers(serve, tmp_path) -> None:
+    server = serve([(500, "overloaded"), (503, "overloaded"), (200, '{"scores": [3, 5]}')])
+    judge = judge_for(server, tmp_path, max_retries=3)
+    assert judge.score("Sarcoidosis", ["Tuberculosis", "Sarcoidosis"]) == [3, 5]
+    assert len(server.requests) == 3
+
+
+def test_always_fails_is_a_judge_failure(serve, tmp_path) -> None:
+    server = serve([(500, "down")])
+    judge = judge_for(server, tmp_path, max_retries=2)
+    with pytest.raises(JudgeError, match="after 3 attempt"):
+        judge.score("Sarcoidosis", ["Tuberculosis"])
+    assert len(server.requests) == 3
+    assert not list((tmp_path / "cache").rglob("*.json"))  # failures are not cached
+
+
+def test_client_error_is_not_retried(serve, tmp_path) -> None:
+    server = serve([(404, "no such model")])
+    with pytest.raises(JudgeError):
+        judge_for(server, tmp_path).score("Sarcoidosis", ["Tuberculosis"])
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("reply", ["I would give it a 4.", '{"scores": [4]}', '{"scores": [7, 1]}', '{"scores": ["high", 2]}', ""])
+def test_unparseable_score_is_a_judge_failure(serve, tmp_path, reply) -> None:
+    server = serve([(200, reply)])
+    with pytest.raises(JudgeError, match="unparseable"):
+        judge_for(server, tmp_path).score("Sarcoidosis", ["Tuberculosis", "Lymphoma"])
+
+
+def test_score_ddx_reports_judge_failures_apart(serve, tmp_path) -> None:
+    # the server grades the first case, then fails for good: one covered case, one judge failure, never a 0
+    server = serve([(200, '{"scores": [5, 0]}'), (500, "down")])
+    spec = {"model": "m", "base_url": server.url, "cache_dir": str(tmp_path), "backoff_s": 0.0, "max_retries": 1}
+    result = score_ddx(["1. Sarcoidosis\n2. Lymphoma", "1. Gout"], ["Sarcoidosis", "Pseudogout"], judge=spec)
+    assert result["judge_failures"] == 1
+    assert result["best_score"] == [5, None] and result["covered"] == [True, None]
+    assert result["ddx_coverage"] == 1.0 and result["n"] == 2 and result["n_judged"] == 1
+
+
+def test_spec_strings() -> None:
+    judge = get_judge("openai:Qwen/Qwen2.5-72B-Instruct@http://127.0.0.1:8000/v1")
+    assert isinstance(judge, LLMJudge)
+    assert (judge.model, judge.base_url) == ("Qwen/Qwen2.5-72B-Instruct", "http://127.0.0.1:8000/v1")
+    assert judge.name == "openai:Qwen/Qwen2.5-72B-Instruct@http://127.0.0.1:8000/v1"
+    assert get_judge("openai:gpt-4o").base_url is None
+    assert get_judge(None).name == get_judge("lexical").name == "lexical"
+    for bad in ["gpt-4o", "openai:", "vllm:x", {"base_url": "http://x"}]:
+        with pytest.raises((ValueError, TypeError)):
+            get_judge(bad)
+
+
+def test_parse_scores_accepts_integral_floats_only() -> None:
+    assert parse_scores('{"scores": [4.0, 0]}', 2) == [4, 0]
+    with pytest.raises(JudgeError):
+        parse_scores('{"scores": [4.5, 0]}', 2)
+    with pytest.raises(JudgeError):
+        parse_scores('{"scores": [true, 0]}', 2)
