@@ -42,7 +42,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for(url: str, app: subprocess.Popen, log: Path, seconds: float = 90) -> None:
+def _wait_for(url: str, app: subprocess.Popen, log: Path, seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if app.poll() is not None:
@@ -103,6 +103,10 @@ def _visible_text(page, scope: str, text: str):
     return page.locator(scope).get_by_text(text, exact=True).filter(visible=True).first
 
 
+def _y(page, text: str) -> float:
+    return _visible_text(page, "#table-en", text).bounding_box()["y"]
+
+
 def _submit(page, file: Path) -> str:
     page.get_by_role("tab", name="Submit").click()
     page.locator("#submission-file input[type=file]").set_input_files(str(file))
@@ -142,6 +146,21 @@ def test_leaderboard_in_chromium(app):
             cell = _visible_text(page, "#table-en", XSS)
             assert "&lt;script&gt;" in cell.evaluate("el => el.innerHTML")
             page.screenshot(path=str(shots / "01_table_en.png"), full_page=True)
+
+            # header menu sorting: FDx accuracy ascending puts the medical model above the proprietary one
+            header = page.locator("#table-en th").filter(has_text="FDx accuracy").filter(visible=True).first
+            header.hover()
+            header.get_by_role("button", name="Open cell menu").click()
+            page.get_by_role("menuitem").filter(has_text="Sort ascending").first.click()
+            page.wait_for_timeout(300)
+            assert _y(page, "example-medical-8b") < _y(page, "example-open-7b") < _y(page, "example-proprietary")
+
+            # search keeps matching rows only
+            page.locator("#table-en").get_by_placeholder("Search").fill("proprietary")
+            _visible_text(page, "#table-en", "example-open-7b").wait_for(state="detached")
+            _visible_text(page, "#table-en", "example-proprietary").wait_for()
+            page.locator("#table-en").get_by_placeholder("Search").fill("")
+            _visible_text(page, "#table-en", "example-open-7b").wait_for()
 
             # a type filter removes rows; the reference row stays
             page.get_by_label("medical", exact=True).uncheck()
