@@ -7,7 +7,7 @@ independent units.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -40,17 +40,13 @@ def bootstrap_ci(
     return (float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
-def es_gap_ci(
-    per_case: Mapping[str, Sequence[Any]],
-    seed: int = 0,
-    n_resamples: int = N_RESAMPLES,
-    confidence: float = CONFIDENCE,
-) -> tuple[float, float] | None:
-    """Case-level percentile bootstrap CI of ``es_gap`` from ``evidence_sensitivity(...)["per_case"]``."""
-    if not per_case["case_id"]:
-        return None
+def es_gap_statistic(per_case: Mapping[str, Sequence[Any]]) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
+    """``es_gap`` as a function of resampled case indices (shape (..., n_cases)), and the number of cases.
+
+    Row r of the argument lists the cases drawn for resample r; a case drawn k times counts k times.
+    """
     case_index: dict[str, int] = {}
-    case = np.array([case_index.setdefault(c, len(case_index)) for c in per_case["case_id"]])
+    case = np.array([case_index.setdefault(c, len(case_index)) for c in per_case["case_id"]], dtype=np.int64)
     type_code = {t: k for k, t in enumerate(VISUAL_CE_TYPES)}
     onehot = np.zeros((len(case), len(VISUAL_CE_TYPES)))
     onehot[np.arange(len(case)), [type_code[t] for t in per_case["ce_type"]]] = 1.0
@@ -64,13 +60,25 @@ def es_gap_ci(
         pair_weights = weights[:, case]
         counts = pair_weights @ onehot
         sums = (pair_weights * gap) @ onehot
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
+        means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan)
         return np.nanmean(means, axis=1)
 
+    return statistic, n_cases
+
+
+def es_gap_ci(
+    per_case: Mapping[str, Sequence[Any]],
+    seed: int = 0,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float] | None:
+    """Case-level percentile bootstrap CI of ``es_gap`` from ``evidence_sensitivity(...)["per_case"]``; None if empty."""
+    if not per_case["case_id"]:
+        return None
+    statistic, n_cases = es_gap_statistic(per_case)
     cases = np.arange(n_cases)
-    point = float(statistic(cases)[0])
     if n_cases == 1:
+        point = float(statistic(cases)[0])
         return (point, point)
     result = stats.bootstrap((cases,), statistic, n_resamples=n_resamples, confidence_level=confidence,
                              method="percentile", vectorized=True, batch=200, rng=np.random.default_rng(seed))
