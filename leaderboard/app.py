@@ -33,6 +33,8 @@ paper's published figure for senior physicians on the English subset: {lb.REPORT
 Compare rows on the same dataset only (see the Dataset column)."""
 
 DATATYPES = ["number" if column in lb.NUMBER_COLUMNS else "str" for column in lb.COLUMNS]
+WIDE = {"Model": "220px", "Type": "110px", "Dataset": "150px", "Provenance": "230px"}
+COLUMN_WIDTHS = [WIDE.get(c, "110px" if c.endswith("CI (%)") or c == "ES gap CI" else "80px") for c in lb.COLUMNS]
 
 
 def _tables(board: lb.Board, types: list[str], sizes: list[str]) -> list:
@@ -66,7 +68,8 @@ def build_app(board: lb.Board) -> gr.Blocks:
             for lang, table in zip(RESULT_LANGUAGES, _tables(board, types, sizes)):
                 with gr.Tab(lb.LANGUAGE_NAMES[lang]):
                     tables.append(gr.Dataframe(value=table, datatype=DATATYPES, interactive=False,
-                                               show_search="search", wrap=True, elem_id=f"table-{lang}"))
+                                               show_search="search", wrap=True, column_widths=COLUMN_WIDTHS,
+                                               elem_id=f"table-{lang}"))
             with gr.Tab("Plots"):
                 with gr.Row():
                     plot_language = gr.Radio([(lb.LANGUAGE_NAMES[l], l) for l in RESULT_LANGUAGES], value="en",
