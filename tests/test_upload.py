@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import importlib.util
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import datasets
+import huggingface_hub
 import pytest
 
 from medsyn.build import build_dataset
-from medsyn.hub import CheckError, check_dataset_folder, plan_dataset, plan_space
+from medsyn.hub import CheckError, check_dataset_folder, describe, plan_dataset, plan_space
 from medsyn.schema import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW_FOLDERS = {"fixtures": ROOT / "tests" / "fixtures" / "raw", "mini": ROOT / "dataset_builder" / "sample"}
 TOKEN = "hf_medsynDummyToken0123456789"
+HF_HOME = Path(tempfile.gettempdir()) / "medsyn-tests-hf-home"  # keeps huggingface_hub's own files out of ~/.cache
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +49,7 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    base = {**base, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", **(env or {})}
+    base = {**base, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "HF_HOME": str(HF_HOME), **(env or {})}
     base = {k: v for k, v in base.items() if v is not None}  # None: unset
     return subprocess.run(
         [sys.executable, str(ROOT / "upload.py"), *args], capture_output=True, text=True, env=base, timeout=120
@@ -110,7 +120,7 @@ def test_missing_gating_keys(folder):
     ]
 
 
-def test_missing_gating_fields_and_configs(folder):
+def test_missing_gating_fields(folder):
     readme = folder / "README.md"
     text = readme.read_text()
     head, rest = text.split("extra_gated_fields:", 1)
@@ -163,22 +173,20 @@ def test_dry_run_lists_exactly_what_a_user_downloads(raw, tmp_path):
         (folder / junk).parent.mkdir(parents=True, exist_ok=True)
         (folder / junk).write_text("junk")
     before = _snapshot(folder)
-    result = _run("dataset", "me/medsyn", "--folder", str(folder), "--dry-run")
+    result = _run("dataset", "me/medsyn", "--folder", str(folder), "--dry-run", env={"HF_ENDPOINT": "http://127.0.0.1:1"})
     assert result.returncode == 0, result.stderr
     assert _dry_run_files(result.stdout) == {"README.md", "manifest.json"} | _files_load_dataset_needs(folder)
     assert "private: yes" in result.stdout and "gated: auto" in result.stdout
-    assert "endpoint: https://huggingface.co" in result.stdout
+    assert "endpoint: http://127.0.0.1:1" in result.stdout  # HF_ENDPOINT is honoured
     for line in result.stdout.split("files (", 1)[1].splitlines()[1:-1]:
         size, unit, _ = line.split()
         assert float(size) > 0 and unit in ("B", "kB", "MB", "GB")
     assert _snapshot(folder) == before
-    public = _run("dataset", "me/medsyn", "--folder", str(folder), "--dry-run", "--public")
-    assert "private: no" in public.stdout and "gated: auto" in public.stdout
 
 
-def test_dry_run_honours_hf_endpoint(built):
-    result = _run("dataset", "me/medsyn", "--folder", str(built), "--dry-run", env={"HF_ENDPOINT": "http://127.0.0.1:1"})
-    assert "endpoint: http://127.0.0.1:1" in result.stdout
+def test_public_stays_gated(built):
+    text = describe(plan_dataset(built, "me/medsyn", public=True))
+    assert "private: no" in text and "gated: auto" in text
 
 
 # --- failing cleanly --------------------------------------------------------
@@ -211,19 +219,30 @@ def test_offline_or_without_a_token_fails_with_one_line(built, tmp_path, env, me
     assert TOKEN not in result.stdout + result.stderr
 
 
-def test_a_broken_folder_is_refused_before_any_hub_call(folder):
+def test_a_broken_folder_is_refused_before_any_hub_call(folder, capsys, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # as a real upload would run
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
     shutil.rmtree(folder / "zh")
-    result = _run("dataset", "me/medsyn", "--folder", str(folder), env={"HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": None})
-    assert result.returncode == 1
-    assert result.stderr.strip() == "upload.py: check failed: config zh: no file matches zh/test-*.parquet"
+    assert _upload_main(["dataset", "me/medsyn", "--folder", str(folder)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err == "upload.py: check failed: config zh: no file matches zh/test-*.parquet\n"
 
 
-def test_help_lists_the_three_targets():
-    result = _run("--help")
-    assert result.returncode == 0
-    for target in ("dataset", "metric", "leaderboard"):
-        assert target in result.stdout
-    assert "--dry-run" in _run("metric", "--help").stdout
+def _upload_main(argv: list[str]) -> int:
+    spec = importlib.util.spec_from_file_location("upload", ROOT / "upload.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
+def test_help_lists_the_three_targets(capsys):
+    for argv in (["--help"], ["metric", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            _upload_main(argv)
+        assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(target in out for target in ("dataset", "metric", "leaderboard", "--dry-run"))
 
 
 # --- Spaces -------------------------------------------------------------------
@@ -261,3 +280,162 @@ def test_space_without_sdk_or_app_is_refused(tmp_path):
         "front-matter has no 'sdk'",
         "app file 'app.py' (front-matter app_file) is missing",
     ]
+
+
+# --- a real upload through HfApi, against a small local fake of the Hub -------
+#
+# The fake speaks the wire protocol that huggingface_hub uses for a small repo without LFS rules
+# (repos/create, settings, tree, preupload answering "regular", ndjson commit, revision), keeping
+# repos in memory. Files that the real Hub sends through Xet/LFS (parquet, or anything above 10 MB)
+# are not exercised by it: that path is left to huggingface_hub and is not tested here.
+
+
+class _FakeHub(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _FakeHubHandler)
+        self.repos: dict[tuple[str, str], dict] = {}
+        self.log: list[tuple[str, str]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+def _git_oid(content: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+
+
+class _FakeHubHandler(BaseHTTPRequestHandler):
+    server: _FakeHub
+
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def _reply(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _route(self, method: str) -> None:
+        path = urlsplit(self.path).path
+        self.server.log.append((method, path))
+        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return self._reply(401, {"error": "Invalid credentials in Authorization header"})
+        if method == "POST" and path == "/api/validate-yaml":  # the real Hub checks the card's metadata here
+            return self._reply(200, {"errors": [], "warnings": []})
+        if method == "POST" and path == "/api/repos/create":
+            body = json.loads(self._body())
+            key = (body.get("type", "model"), f"{body['organization']}/{body['name']}")
+            if key in self.server.repos:
+                return self._reply(409, {"error": "You already created this repo", "url": f"{self.server.url}/{key[1]}"})
+            self.server.repos[key] = {"private": body.get("visibility") == "private", "gated": False, "files": {}, "commits": 0}
+            return self._reply(200, {"url": f"{self.server.url}/{key[0]}s/{key[1]}"})
+        match = re.fullmatch(r"/api/(dataset|space|model)s/([^/]+/[^/]+)/(settings|tree|preupload|commit|revision)(?:/([^/]+))?.*", path)
+        if not match or (match[1], match[2]) not in self.server.repos:
+            return self._reply(404, {"error": "Repository not found"})
+        repo, action = self.server.repos[(match[1], match[2])], match[3]
+        if action == "settings" and method == "PUT":
+            body = json.loads(self._body())
+            repo["gated"] = body.get("gated", repo["gated"])
+            if "visibility" in body or "private" in body:
+                repo["private"] = body.get("visibility", "private" if body.get("private") else "public") == "private"
+            return self._reply(200, {})
+        if action == "tree" and method == "GET":
+            files = [{"type": "file", "oid": _git_oid(c), "size": len(c), "path": p} for p, c in sorted(repo["files"].items())]
+            return self._reply(200, files)
+        if action == "preupload" and method == "POST":
+            files = json.loads(self._body())["files"]
+            return self._reply(200, {"files": [
+                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                 "oid": _git_oid(repo["files"][f["path"]]) if f["path"] in repo["files"] else None}
+                for f in files
+            ]})
+        if action == "commit" and method == "POST":
+            for line in self._body().splitlines():
+                item = json.loads(line)
+                if item["key"] == "file":
+                    repo["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+                elif item["key"] == "deletedFile":
+                    repo["files"].pop(item["value"]["path"])
+                elif item["key"] != "header":
+                    return self._reply(400, {"error": f"the fake Hub does not handle {item['key']}"})
+            repo["commits"] += 1
+            oid = f"{repo['commits']:040x}"
+            return self._reply(200, {"commitUrl": f"{self.server.url}/{match[1]}s/{match[2]}/commit/{oid}", "commitOid": oid, "success": True})
+        if action == "revision" and method == "GET":
+            return self._reply(200, {"id": match[2], "sha": f"{repo['commits']:040x}", "private": repo["private"]})
+        return self._reply(405, {"error": f"{method} {path} is not handled by the fake Hub"})
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+
+@pytest.fixture
+def fake_hub():
+    hub = _FakeHub()
+    thread = threading.Thread(target=hub.serve_forever, daemon=True)
+    thread.start()
+    yield hub
+    hub.shutdown()
+    hub.server_close()
+
+
+def _upload(hub: _FakeHub, *args: str) -> subprocess.CompletedProcess:
+    env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": None, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    return _run(*args, env=env)
+
+
+def test_upload_is_private_gated_idempotent_and_drops_stale_shards(fake_hub, folder):
+    first = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder))
+    assert first.returncode == 0, first.stderr
+    repo = fake_hub.repos[("dataset", "me/medsyn")]
+    assert repo["private"] is True and repo["gated"] == "auto"
+    wanted = _files_load_dataset_needs(folder) | {"README.md", "manifest.json"}
+    assert repo["files"] == {rel: (folder / rel).read_bytes() for rel in wanted}
+    assert repo["commits"] == 1
+    assert TOKEN not in first.stdout + first.stderr
+
+    again = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder), "--public")
+    assert again.returncode == 0, again.stderr
+    assert repo["commits"] == 1  # nothing changed, nothing committed
+    assert repo["private"] is False and repo["gated"] == "auto"
+
+    repo["files"]["en/test-00001-of-00002.parquet"] = b"a shard of an earlier build"  # load_dataset would read it
+    repo["files"]["LICENSE.md"] = b"added on the Hub by hand"
+    third = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder), "--public")
+    assert third.returncode == 0, third.stderr
+    assert set(repo["files"]) == wanted | {"LICENSE.md"} and repo["commits"] == 2
+
+
+def test_a_refusal_from_the_hub_is_one_line_without_the_token(fake_hub, folder):
+    env = {"HF_ENDPOINT": fake_hub.url, "HF_TOKEN": "hf_wrongToken0123456789", "HF_HUB_OFFLINE": None}
+    result = _run("dataset", "me/medsyn", "--folder", str(folder), env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"upload.py: error: the Hub at {fake_hub.url} refused the request (HTTP 401): Invalid credentials in Authorization header"
+    ]
+    assert "hf_wrongToken0123456789" not in result.stdout + result.stderr
+
+
+def test_space_upload_mirrors_the_folder(fake_hub, tmp_path):
+    space = _space(tmp_path)
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
+    repo = fake_hub.repos[("space", "me/medsyn_metric")]
+    assert sorted(repo["files"]) == ["README.md", "app.py", "medsyn_metric.py", "requirements.txt"]
+    (space / "app.py").unlink()
+    (space / "app2.py").write_text("print(2)\n")
+    (space / "README.md").write_text("---\nsdk: gradio\napp_file: app2.py\n---\n")
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
+    assert sorted(repo["files"]) == ["README.md", "app2.py", "medsyn_metric.py", "requirements.txt"]

@@ -361,15 +361,23 @@ def describe(plan: UploadPlan) -> str:
     return "\n".join(lines)
 
 
+def preflight() -> str:
+    """Fail early, before a long check, when no upload can work: offline mode or no token. Return the token."""
+    if constants.HF_HUB_OFFLINE:
+        raise HubError("HF_HUB_OFFLINE is set: unset it to upload")
+    token = get_token()
+    if not token:
+        raise HubError("no Hugging Face token: log in with `hf auth login` or set HF_TOKEN")
+    return token
+
+
 def upload(plan: UploadPlan) -> str:
     """Create or update the repo and its settings, then upload the plan's files; return the repo URL.
 
     Idempotent: a rerun sends only files whose content changed (``upload_folder`` compares with the
     remote and resumes an interrupted upload). Raises HubError with a one-line message on failure.
     """
-    token = get_token()
-    if not token:
-        raise HubError("no Hugging Face token: log in with `hf auth login` or set HF_TOKEN")
+    token = preflight()
     api = HfApi(endpoint=endpoint(), token=token)
     try:
         url = api.create_repo(
