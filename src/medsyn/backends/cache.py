@@ -108,6 +108,9 @@ class ResponseCache:
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 logger.warning("%s:%d: skipping an unreadable cache line (%s)", self.path, number, exc)
 
+    def _init_registry(self, registry: object) -> None:
+        """lighteval's Pipeline calls this on ``model._cache``; keys need no task registry, so nothing to do."""
+
     def get(self, key: str) -> dict | None:
         """The stored value for ``key``, or None."""
         return self._entries.get(key)
