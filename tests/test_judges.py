@@ -12,6 +12,7 @@ from medsyn.judges.lexical import LexicalJudge, grade_en, grade_zh, normalize_zh
 from medsyn.scoring import score_ddx
 
 LABELLED = Path(__file__).parent / "data" / "ddx_labelled.jsonl"
+CARD = Path(__file__).parents[1] / "metrics" / "medsyn_metric" / "README.md"
 
 
 def test_get_judge_default_is_lexical() -> None:
@@ -115,3 +116,5 @@ def test_agreement_with_labelled_set() -> None:
     lines.append(f"  held-out (written after the rules were fixed): {sum(a == b for a, b in held)}/{len(held)}")
     print("\n".join(lines))
     assert agree / len(rows) >= 0.85
+    card = CARD.read_text(encoding="utf-8")
+    assert f"{agree}/{len(rows)} ({agree / len(rows):.1%}".replace("%", " %") in card, "update the figures in the metric card"
