@@ -264,9 +264,15 @@ def _space(tmp_path: Path, front_matter: str = "sdk: gradio\napp_file: app.py\n"
     return space
 
 
-def test_space_plan_skips_caches_and_mirrors_the_folder(tmp_path):
+def test_space_plan_skips_caches_ships_the_package_and_mirrors_the_folder(tmp_path):
     plan = plan_space(_space(tmp_path), "me/medsyn_metric")
-    assert [f.path_in_repo for f in plan.files] == ["README.md", "app.py", "medsyn_metric.py", "requirements.txt"]
+    own = [f.path_in_repo for f in plan.files if not f.path_in_repo.startswith("medsyn/")]
+    assert own == ["README.md", "app.py", "medsyn_metric.py", "requirements.txt"]
+    package = {f.path_in_repo for f in plan.files} - set(own)
+    src = ROOT / "src" / "medsyn"
+    assert {f"medsyn/{p.relative_to(src).as_posix()}" for p in src.rglob("*.py")} <= package
+    assert {"medsyn/__init__.py", "medsyn/leaderboard.py", "medsyn/data/lexicon.json"} <= package
+    assert not any("__pycache__" in p or p.endswith(".pyc") for p in package)
     assert plan.repo_type == "space" and plan.space_sdk == "gradio" and not plan.private
     assert plan.delete_patterns == ["*"]
 
@@ -274,11 +280,13 @@ def test_space_plan_skips_caches_and_mirrors_the_folder(tmp_path):
 def test_space_without_sdk_or_app_is_refused(tmp_path):
     space = _space(tmp_path, front_matter="title: x\n")
     (space / "app.py").unlink()
+    (space / "medsyn").mkdir()
     with pytest.raises(CheckError) as err:
         plan_space(space, "me/medsyn_metric")
     assert [p.split(": ", 1)[1] for p in err.value.problems] == [
         "front-matter has no 'sdk'",
         "app file 'app.py' (front-matter app_file) is missing",
+        "has its own medsyn/, which would shadow the package uploaded beside it",
     ]
 
 
@@ -433,9 +441,11 @@ def test_space_upload_mirrors_the_folder(fake_hub, tmp_path):
     space = _space(tmp_path)
     assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
     repo = fake_hub.repos[("space", "me/medsyn_metric")]
-    assert sorted(repo["files"]) == ["README.md", "app.py", "medsyn_metric.py", "requirements.txt"]
+    expected = {f.path_in_repo: f.local_path.read_bytes() for f in plan_space(space, "me/medsyn_metric").files}
+    assert repo["files"] == expected  # the package's files arrive through the symlinked staging tree
     (space / "app.py").unlink()
     (space / "app2.py").write_text("print(2)\n")
     (space / "README.md").write_text("---\nsdk: gradio\napp_file: app2.py\n---\n")
     assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
-    assert sorted(repo["files"]) == ["README.md", "app2.py", "medsyn_metric.py", "requirements.txt"]
+    own = sorted(p for p in repo["files"] if not p.startswith("medsyn/"))
+    assert own == ["README.md", "app2.py", "medsyn_metric.py", "requirements.txt"] and repo["commits"] == 2

@@ -54,6 +54,8 @@ GATING_AGREEMENTS = {"re-identify": "not re-identifying patients", "train": "not
 """A word each gating checkbox must contain, and what the agreement is about (for error messages)."""
 
 DATASET_EXTRA_FILES = ("README.md", "manifest.json")
+PACKAGE_DIR = Path(__file__).resolve().parent
+"""The medsyn package, shipped as ``medsyn/`` beside a Space's app.py: the Spaces import it, and it is not on PyPI."""
 SPACE_SKIP_DIRS = ("__pycache__",)
 SPACE_SKIP_SUFFIXES = (".pyc",)
 
@@ -281,11 +283,23 @@ def plan_dataset(folder: str | Path, repo_id: str, public: bool = False) -> Uplo
     )
 
 
-def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> UploadPlan:
-    """Check a Space folder (metric module or leaderboard) and plan its upload: every file but caches and dot-files.
+def package_files(package: Path = PACKAGE_DIR) -> list[PlannedFile]:
+    """What an install of the package holds (its Python files, ``py.typed`` and ``data/*``), as ``medsyn/...``."""
+    paths = [p for p in package.rglob("*.py") if "__pycache__" not in p.parts]
+    paths += [p for p in (package / "data").glob("*") if p.is_file()] + [p for p in [package / "py.typed"] if p.is_file()]
+    return sorted(
+        (PlannedFile(f"medsyn/{p.relative_to(package).as_posix()}", p, p.stat().st_size) for p in set(paths)),
+        key=lambda f: f.path_in_repo,
+    )
 
-    The Space mirrors the folder: remote files that are no longer here are deleted.
-    Raises CheckError when the README has no Space front-matter with an ``sdk`` or the app file is missing.
+
+def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> UploadPlan:
+    """Check a Space folder (metric module or leaderboard) and plan its upload.
+
+    The plan holds every file of the folder but caches and dot-files, plus the medsyn package as
+    ``medsyn/``. The Space mirrors the plan: remote files that are not in it are deleted.
+    Raises CheckError when the README has no Space front-matter with an ``sdk``, the app file is
+    missing, or the folder has its own ``medsyn/``.
     """
     folder = Path(folder)
     readme = folder / "README.md"
@@ -301,6 +315,8 @@ def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> Uploa
     app_file = data.app_file or "app.py"
     if not (folder / app_file).is_file():
         problems.append(f"{folder}: app file {app_file!r} (front-matter app_file) is missing")
+    if (folder / "medsyn").exists():
+        problems.append(f"{folder}: has its own medsyn/, which would shadow the package uploaded beside it")
     if problems:
         raise CheckError(problems)
     files = [
@@ -312,7 +328,7 @@ def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> Uploa
         repo_id=repo_id,
         repo_type="space",
         folder=folder,
-        files=files,
+        files=files + package_files(),
         private=private,
         space_sdk=data.sdk,
         delete_patterns=["*"],
@@ -379,24 +395,39 @@ def upload(plan: UploadPlan) -> str:
     """
     token = preflight()
     api = HfApi(endpoint=endpoint(), token=token)
-    try:
-        url = api.create_repo(
-            plan.repo_id, repo_type=plan.repo_type, private=plan.private, exist_ok=True, space_sdk=plan.space_sdk
-        )
-        api.update_repo_settings(
-            plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated if plan.gated else None
-        )
-        api.upload_folder(
-            repo_id=plan.repo_id,
-            repo_type=plan.repo_type,
-            folder_path=plan.folder,
-            allow_patterns=[glob.escape(f.path_in_repo) for f in plan.files],
-            delete_patterns=plan.delete_patterns or None,
-            commit_message=f"Upload {plan.repo_type} with medsyn upload.py",
-        )
-    except Exception as err:  # every failure becomes one clean line; the token is scrubbed from it
-        raise HubError(_redact(_describe_error(err), token)) from None
+    with _staged(plan) as folder:
+        try:
+            url = api.create_repo(
+                plan.repo_id, repo_type=plan.repo_type, private=plan.private, exist_ok=True, space_sdk=plan.space_sdk
+            )
+            api.update_repo_settings(
+                plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated if plan.gated else None
+            )
+            api.upload_folder(
+                repo_id=plan.repo_id,
+                repo_type=plan.repo_type,
+                folder_path=folder,
+                allow_patterns=[glob.escape(f.path_in_repo) for f in plan.files],
+                delete_patterns=plan.delete_patterns or None,
+                commit_message=f"Upload {plan.repo_type} with medsyn upload.py",
+            )
+        except Exception as err:  # every failure becomes one clean line; the token is scrubbed from it
+            raise HubError(_redact(_describe_error(err), token)) from None
     return str(url)
+
+
+@contextmanager
+def _staged(plan: UploadPlan) -> Iterator[Path]:
+    """The plan's folder when it holds every planned file in place; else a temporary tree of symlinks to them."""
+    if all(f.local_path == plan.folder / f.path_in_repo for f in plan.files):
+        yield plan.folder
+        return
+    with tempfile.TemporaryDirectory(prefix="medsyn-upload-") as tmp:
+        for f in plan.files:
+            link = Path(tmp) / f.path_in_repo
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(f.local_path.resolve())
+        yield Path(tmp)
 
 
 def _describe_error(err: Exception) -> str:
