@@ -17,7 +17,6 @@ Chinese laboratory tables need a CJK font (Debian ``fonts-wqy-zenhei`` or
 from __future__ import annotations
 
 import argparse
-import copy
 import io
 import json
 import os
@@ -207,9 +206,10 @@ def dicom_resave(key: str, max_side: int, window: tuple[float, float] | None = N
 
 
 def _resave(key: str, max_side: int, window: tuple[float, float] | None) -> bytes:
+    import pydicom
     from pydicom.uid import ExplicitVRLittleEndian
 
-    ds = copy.deepcopy(dicom(key))
+    ds = pydicom.dcmread(SOURCES[key].file())  # fresh: reading elements of a shared dataset changes how they are written
     pixels = ds.pixel_array
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         pixels = pixels[len(pixels) // 2]
