@@ -175,11 +175,11 @@ def _block_mean(pixels: np.ndarray, step: int) -> np.ndarray:
     return np.round(blocks.mean(axis=(1, 3))).astype(pixels.dtype)
 
 
+FULL = (0.0, 0.0, 1.0, 1.0)
+
+
 def _box_text(box) -> str:
     return "" if tuple(box) == FULL else f", crop {tuple(box)} of width/height"
-
-
-FULL = (0.0, 0.0, 1.0, 1.0)
 
 
 # --- recipes: how each file is made --------------------------------------------------
