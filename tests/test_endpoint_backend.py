@@ -350,7 +350,7 @@ def test_settings_parsing_and_the_api_key_is_never_logged(server, make_model, mo
     with caplog.at_level(logging.DEBUG):
         state.fail_next = [500]
         model = EndpointModel("test-vlm")
-        assert model.base_url == url
+        assert model.base_url == url and model.config.model_name == "test-vlm"
         model._cache._init_registry(None)  # what lighteval's Pipeline calls on every model
         model.greedy_until([make_doc()])
     assert "sk-test-secret" not in caplog.text

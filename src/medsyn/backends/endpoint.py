@@ -252,9 +252,13 @@ class EndpointModel(LightevalModel):
     """A LightevalModel that queries an OpenAI-compatible ``/chat/completions`` endpoint."""
 
     def __init__(self, config: Any) -> None:
-        self.config = config
-        self.settings = EndpointSettings.parse(config if isinstance(config, str) else config.model_name)
-        s = self.settings
+        """``config``: lighteval's CustomModelConfig (or any object with ``model_name``), or the settings string."""
+        spec = config if isinstance(config, str) else config.model_name
+        self.settings = s = EndpointSettings.parse(spec)
+        # lighteval logs ``config.model_name`` and names its output folders after it: the bare model name
+        self.config = ModelConfig(model_name=s.model_name) if isinstance(config, str) else config.model_copy(
+            update={"model_name": s.model_name}
+        )
         self.base_url = s.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
         self._api_key = os.environ.get(s.api_key_env)
         if not self._api_key:
