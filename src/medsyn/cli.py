@@ -6,9 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "dataset_builder" / "sample"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="medsyn", description="MEDSYN: build, validate and evaluate the benchmark.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

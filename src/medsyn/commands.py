@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from .cli import SAMPLE_DIR
+    from .locations import SAMPLE_DIR
 
     p = commands.add_parser("demo", help="build MEDSYN-mini and evaluate a tiny local model end to end (offline, CPU)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder (default: results/demo)")

@@ -1,0 +1,303 @@
+"""A LightEval backend for transformers vision-language models, built for MEDSYN.
+
+What lighteval's own vision path (``VLMTransformersModel``) does not do, this does:
+images interleaved at their CE positions through the processor's chat template;
+the answer posterior from the log-probabilities of the option letters in one
+forward pass (no generation); a loud error when images are dropped or a prompt
+exceeds the context; a disk cache keyed by the model's content and the exact
+request, so an interrupted run resumes and a rebuilt model or changed dataset
+never reuses stale outputs.
+
+Use it with ``lighteval custom "model_name=PATH,batch_size=8" lighteval_tasks/transformers_vlm.py ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import torch
+from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.model_output import ModelResponse
+from lighteval.tasks.requests import Doc
+from PIL import Image
+from tqdm.auto import tqdm
+
+from ..prompts import interleave
+from .cache import ResponseCache, request_key
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RESPONSE_CACHE = "~/.cache/medsyn/responses"
+
+
+class VLMConfig(ModelConfig):
+    """Settings of the transformers backend (lighteval's model-args syntax: ``model_name=...,batch_size=8``)."""
+
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "auto"
+    attn_implementation: str = "sdpa"
+    max_pixels: int | None = None
+    max_new_tokens: int | None = None
+    """Upper bound on generated tokens; by default each task's own generation size."""
+    response_cache_dir: str = DEFAULT_RESPONSE_CACHE
+    use_response_cache: bool = True
+
+    @classmethod
+    def from_model_name(cls, model_name: str) -> "VLMConfig":
+        """Parse ``model_name`` as lighteval passes it: a bare path/id, or ``model_name=...,key=value``."""
+        return cls.from_args(model_name) if "=" in model_name else cls(model_name=model_name)
+
+
+class ImageTokenMismatch(ValueError):
+    """The model's prompt does not carry one image slot per image shown (images would be dropped)."""
+
+
+def model_fingerprint(path: str | Path) -> str:
+    """A content fingerprint of a local model folder (config, processor, weights).
+
+    Files up to 64 MiB are hashed whole; larger weight files by size plus their first and
+    last MiB, which changes whenever a model is rebuilt or re-trained. A Hub id is fingerprinted
+    by its resolved snapshot folder.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(str(path)))
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(folder)).encode())
+        size = file.stat().st_size
+        digest.update(str(size).encode())
+        with open(file, "rb") as f:
+            if size <= 64 * 2**20:
+                digest.update(f.read())
+            else:
+                digest.update(f.read(2**20))
+                f.seek(size - 2**20)
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def fit_to_budget(image: Image.Image, max_pixels: int | None) -> Image.Image:
+    """Downscale ``image`` (keeping its aspect ratio) so that it has at most ``max_pixels`` pixels."""
+    image = image.convert("RGB")
+    if max_pixels is None or image.width * image.height <= max_pixels:
+        return image
+    scale = math.sqrt(max_pixels / (image.width * image.height))
+    size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+class MedsynVLM(LightevalModel):
+    """Transformers image-text-to-text models with interleaved images and option log-probabilities."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.config = config if isinstance(config, VLMConfig) else VLMConfig.from_model_name(config.model_name)
+        path = self.config.model_name
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if self.config.device == "auto" else self.config.device
+        )
+        dtype = self.config.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        self.processor = AutoProcessor.from_pretrained(path)
+        self.processor.tokenizer.padding_side = "left"
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            path, dtype=getattr(torch, dtype), attn_implementation=self.config.attn_implementation
+        ).to(self.device)
+        self.model.eval()
+        self.fingerprint = model_fingerprint(path)
+        self.identity = {"backend": "transformers", "model": self.fingerprint, "max_pixels": self.config.max_pixels}
+        self._cache = ResponseCache(self.config.response_cache_dir, Path(path).name or "model")
+        self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
+            self.model.config, "image_token_index", None
+        )
+        self.stats = {"cache_hits": 0, "computed": 0}
+
+    # --- LightevalModel interface -------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    @property
+    def add_special_tokens(self) -> bool:
+        return False
+
+    @property
+    def max_length(self) -> int:
+        text_config = getattr(self.model.config, "text_config", self.model.config)
+        return int(getattr(text_config, "max_position_embeddings", 0) or self.processor.tokenizer.model_max_length)
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        """Greedy generation for each doc (FDx and DDx free text)."""
+        return self._run(docs, "generate", self._generate_batch)
+
+    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
+        """The answer posterior over ``doc.choices`` (option letters) from one forward pass per prompt."""
+        return self._run(docs, "posterior", self._posterior_batch)
+
+    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("MEDSYN tasks need no rolling log-likelihood")
+
+    # --- batching, caching -------------------------------------------------------------
+
+    def _run(self, docs: list[Doc], kind: str, compute) -> list[ModelResponse]:
+        keys = [self._key(doc, kind) for doc in docs]
+        results: list[dict | None] = [self._cache.get(k) if self.config.use_response_cache else None for k in keys]
+        todo = [i for i, r in enumerate(results) if r is None]
+        self.stats["cache_hits"] += len(docs) - len(todo)
+        # Longest first: similar lengths share a batch (little padding), and an out-of-memory error shows at once.
+        todo.sort(key=lambda i: -self._approx_length(docs[i]))
+        bar = tqdm(total=len(todo), desc=f"medsyn {kind}", disable=not todo, leave=False)
+        for batch in _chunks(todo, self.config.batch_size):
+            for i, value in zip(batch, compute([docs[i] for i in batch])):
+                results[i] = value
+                if self.config.use_response_cache:
+                    self._cache.put(keys[i], value)
+            self.stats["computed"] += len(batch)
+            bar.update(len(batch))
+        bar.close()
+        return [self._response(doc, kind, r) for doc, r in zip(docs, results)]
+
+    def _key(self, doc: Doc, kind: str) -> str:
+        params = {"max_new_tokens": self._max_new_tokens(doc), "stop": list(doc.stop_sequences or [])} if kind == "generate" else {}
+        return request_key(
+            model=self.identity, kind=kind, query=doc.query, images=doc.images or [], choices=doc.choices or [], params=params
+        )
+
+    def _max_new_tokens(self, doc: Doc) -> int:
+        limits = [n for n in (doc.generation_size, self.config.max_new_tokens) if n]
+        return min(limits) if limits else 512
+
+    @staticmethod
+    def _approx_length(doc: Doc) -> int:
+        return len(doc.query) + 1000 * len(doc.images or [])
+
+    def _response(self, doc: Doc, kind: str, value: dict) -> ModelResponse:
+        if kind == "generate":
+            return ModelResponse(input=doc.query, text=[value["text"]], input_tokens=[], output_tokens=[[]])
+        logprobs = value["logprobs"]
+        best = max(range(len(logprobs)), key=logprobs.__getitem__)
+        gold = doc.gold_index if isinstance(doc.gold_index, list) else [doc.gold_index]
+        return ModelResponse(
+            input=doc.query,
+            logprobs=logprobs,
+            argmax_logits_eq_gold=[best in gold],
+            input_tokens=[],
+            output_tokens=[[] for _ in logprobs],
+        )
+
+    # --- the model -----------------------------------------------------------------------
+
+    def encode(self, docs: Sequence[Doc]) -> dict[str, torch.Tensor]:
+        """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5."""
+        texts, images = [], []
+        for doc in docs:
+            doc_images = [fit_to_budget(img, self.config.max_pixels) for img in (doc.images or [])]
+            try:
+                parts = interleave(doc.query, doc_images)
+            except ValueError as exc:
+                raise ImageTokenMismatch(f"{_doc_name(doc)}: {exc}") from None
+            content = [{"type": "image"} if isinstance(p, Image.Image) else {"type": "text", "text": p} for p in parts]
+            texts.append(
+                self.processor.apply_chat_template(
+                    [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+                )
+            )
+            images.append(doc_images)
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if any(images):
+            kwargs["images"] = [img for doc_images in images for img in doc_images]
+        inputs = self.processor(**kwargs)
+        self._check(docs, images, inputs)
+        attention = inputs["attention_mask"]
+        inputs["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0)
+        return {k: v.to(self.device) for k, v in inputs.items()}
+
+    def _check(self, docs: Sequence[Doc], images: list[list[Image.Image]], inputs) -> None:
+        n_tokens = inputs["attention_mask"].sum(-1)
+        for row, doc in enumerate(docs):
+            if int(n_tokens[row]) >= self.max_length:
+                raise ValueError(
+                    f"{_doc_name(doc)}: prompt of {int(n_tokens[row])} tokens exceeds the model's context of "
+                    f"{self.max_length}; lower max_pixels or use a model with a longer context"
+                )
+            if self.image_token_id is None:
+                continue
+            shown = int((inputs["input_ids"][row] == self.image_token_id).sum())
+            if images[row] and shown == 0 or not images[row] and shown:
+                raise ImageTokenMismatch(
+                    f"{_doc_name(doc)}: {len(images[row])} images given but the prompt has {shown} image tokens"
+                )
+        if "pixel_values" in inputs and self.image_token_id is not None:
+            expected = sum(len(imgs) for imgs in images)
+            got = _count_images(inputs)
+            if got is not None and got != expected:
+                raise ImageTokenMismatch(f"{len(docs)} prompts: {expected} images given, {got} reached the model")
+
+    @torch.inference_mode()
+    def _generate_batch(self, docs: list[Doc]) -> list[dict]:
+        inputs = self.encode(docs)
+        inputs.pop("position_ids")  # generate derives positions from the attention mask
+        max_new = max(self._max_new_tokens(doc) for doc in docs)
+        out = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
+        new_tokens = out[:, inputs["input_ids"].shape[1] :]
+        values = []
+        for doc, tokens in zip(docs, new_tokens):
+            text = self.processor.tokenizer.decode(tokens[: self._max_new_tokens(doc)], skip_special_tokens=True)
+            for stop in doc.stop_sequences or []:
+                if stop and stop in text:
+                    text = text[: text.index(stop)]
+            values.append({"text": text})
+        return values
+
+    @torch.inference_mode()
+    def _posterior_batch(self, docs: list[Doc]) -> list[dict]:
+        inputs = self.encode(docs)
+        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+        logp = torch.log_softmax(logits, dim=-1)
+        values = []
+        for row, doc in enumerate(docs):
+            letter_logp = torch.stack([torch.logsumexp(logp[row, ids], 0) for ids in self.letter_token_ids(doc.choices)])
+            posterior = torch.log_softmax(letter_logp, dim=0)
+            values.append({"logprobs": posterior.tolist()})
+        return values
+
+    def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
+        """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
+        tokenizer = self.processor.tokenizer
+        ids = []
+        for letter in letters:
+            variants = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (letter, f" {letter}")}
+            ids.append(sorted(variants))
+        flat = [i for group in ids for i in group]
+        if len(flat) != len(set(flat)):
+            raise ValueError(f"option letters {list(letters)} share a first token in this tokenizer")
+        return [torch.tensor(group, device=self.device) for group in ids]
+
+
+def _count_images(inputs) -> int | None:
+    """How many images the processor passed on (None when the processor's layout is unknown)."""
+    if "image_grid_thw" in inputs:
+        return int(inputs["image_grid_thw"].shape[0])
+    pixel_values = inputs["pixel_values"]
+    return int(pixel_values.shape[0]) if pixel_values.dim() == 4 else None
+
+
+def _doc_name(doc: Doc) -> str:
+    specific = doc.specific or {}
+    return f"{specific.get('case_id', doc.id)} [{specific.get('condition', '?')}]"
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
