@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from medsyn.schema import OPTION_LETTERS
 
@@ -30,30 +31,41 @@ _CLOSE = r"[\)\]）】]?"
 _AFTER = r"(?![A-Za-z0-9\-])"
 _ANSWER = rf"(?:{_OPEN}{_LETTER}{_CLOSE}|{_LOWER_IN_PARENS}){_AFTER}"
 # a second letter right after the first: "B or C", "B/C", "B、C" -> ambiguous
-_SECOND = re.compile(r"^\s*(?:,|/|or|and|&|、|，|或|或者|和|与|及)\s*[\(\[（]?(?-i:[A-J])(?![A-Za-z0-9])", re.I)
+_SECOND = re.compile(r"\s*(?:,|/|or|and|&|、|，|或|或者|和|与|及)\s*[\(\[（]?(?-i:[A-J])(?![A-Za-z0-9])", re.I)
 
 _ADV = r"(?:\s+(?:therefore|thus|then|here|clearly|likely|most likely|probably|option|choice|letter))"
 _VERB = r"(?:\s*[:=：]|\s*\n|\s+(?:is|was|would be|will be|should be|must be))"
 _FILL_EN = rf"{_ADV}*{_VERB}+{_ADV}*\s*"
 _FILL_ZH = r"\s*(?:\s*(?:[:：】\]）)]|是|为|应为|应是|应该是|应选|选|选择|即|选项|项|为选项)\s*)*"
 
-_CUES = [
+# Each cue is a regex and the keywords it contains: the text is scanned for the keywords with str.find
+# (fast), and the regex is tried only there - anchored at a forward cue's keyword, or in a short window
+# ending at a backward cue's keyword (the letter comes first: "B is correct").
+_FORWARD_CUES = [
     # "Answer: B", "The final answer is (B)", "most likely diagnosis is B", "Diagnosis: option C"
-    rf"(?<!differential )\b(?:answer|diagnosis|dx)\b{_FILL_EN}{_ANSWER}",
-    rf"\b(?:choose|chose|choosing|select|selected|selecting|pick|picked|go with|going with|opt for)\b\s*(?:option|choice|answer)?\s*{_ANSWER}",
-    r"\\boxed\{\s*(?:\\text\{)?\s*(?-i:(?P<L>[A-J]))\s*\}?\s*\}",
-    # "B is correct", "Option B is the most likely diagnosis", "(C) is the answer"
-    rf"(?:\b(?:option|choice)\s*)?{_OPEN}{_LETTER}{_CLOSE}{_AFTER}\s*(?:is|would be|seems)\s+(?:the\s+)?"
-    r"(?:correct|right|best|most likely|final|answer)",
+    (("answer", "diagnos", "dx"), rf"(?<!differential )\b(?:answer|diagnosis|dx)\b{_FILL_EN}{_ANSWER}"),
+    (("choos", "chose", "select", "pick", "go with", "going with", "opt for"),
+     rf"\b(?:choose|chose|choosing|select|selected|selecting|pick|picked|go with|going with|opt for)\b\s*(?:option|choice|answer)?\s*{_ANSWER}"),
+    (("\\boxed",), r"\\boxed\{\s*(?:\\text\{)?\s*(?-i:(?P<L>[A-J]))\s*\}?\s*\}"),
     # 答案：B / 正确答案是B / 最终诊断：B / 诊断为B / 故选B / 应选择C / 选B
-    rf"(?:答案|(?<!鉴别)诊断|选择|选(?!项)){_FILL_ZH}{_ANSWER}",
-    # B项正确 / 选项B是正确的 / B为最佳答案
-    rf"(?:选项)?{_OPEN}{_LETTER}{_CLOSE}(?![A-Za-z0-9])\s*(?:项)?\s*(?:是|为)?\s*(?:正确|最佳|最可能|最终)",
+    (("答案", "诊断", "选"), rf"(?:答案|(?<!鉴别)诊断|选择|选(?!项)){_FILL_ZH}{_ANSWER}"),
 ]
-_CUE_RE = [re.compile(p, re.I) for p in _CUES]
-_CUE_TEXT_RE = re.compile(
+_BACKWARD_CUES = [
+    # "B is correct", "Option B is the most likely diagnosis", "(C) is the answer"
+    (("correct", "right", "best", "most likely", "final", "answer"),
+     rf"(?:\b(?:option|choice)\s*)?{_OPEN}{_LETTER}{_CLOSE}{_AFTER}\s*(?:is|would be|seems)\s+(?:the\s+)?"
+     r"(?:correct|right|best|most likely|final|answer)"),
+    # B项正确 / 选项B是正确的 / B为最佳答案
+    (("正确", "最佳", "最可能", "最终"),
+     rf"(?:选项)?{_OPEN}{_LETTER}{_CLOSE}(?![A-Za-z0-9])\s*(?:项)?\s*(?:是|为)?\s*(?:正确|最佳|最可能|最终)"),
+]
+_FORWARD = [(keys, re.compile(p, re.I)) for keys, p in _FORWARD_CUES]
+_BACKWARD = [(keys, re.compile(p, re.I)) for keys, p in _BACKWARD_CUES]
+_TEXT_CUE = (("answer", "diagnos", "答案", "诊断", "选择"), re.compile(
     rf"(?:(?<!differential )\b(?:answer|diagnosis)\b{_FILL_EN}|(?:答案|(?<!鉴别)诊断|选择){_FILL_ZH})", re.I
-)
+))
+_BACKWARD_WINDOW = 40
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _BARE = re.compile(rf"^\W*{_OPEN}\s*(?-i:(?P<L>[A-J]))\s*{_CLOSE}\W*$")
 _LEADING = re.compile(r"^\W*?[\(\[（【]?(?-i:(?P<L>[A-J]))(?:[\)\]）】]|[.．:：、](?!\d))\s*(?P<rest>.*)$")
 _NEGATED = re.compile(r"\b(?:not|isn't|is not)\s*$|不是\s*$|排除\s*$", re.I)
@@ -70,14 +82,18 @@ def _fold(text: str) -> str:
     return " ".join(_normalize(text).casefold().split()).strip(_TRIM)
 
 
+@lru_cache(maxsize=4096)
+def _folded(options: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_fold(option) for option in options)
+
+
 def _option_at(text: str, options: list[str] | None) -> int | None:
     """Index of the longest option whose text starts ``text`` and ends at a boundary."""
     if not options:
         return None
     folded = " ".join(text.casefold().split()).lstrip(_TRIM)
     best, best_len = None, 0
-    for i, option in enumerate(options):
-        opt = _fold(option)
+    for i, opt in enumerate(_folded(tuple(options))):
         if opt and folded.startswith(opt) and len(opt) > best_len:
             tail = folded[len(opt):]
             if not tail or tail[0] in ".。,，;；:：\n(（!！" or tail.startswith((" -", " —", " –")):
@@ -90,18 +106,46 @@ def _letter(match: re.Match[str]) -> str:
     return (groups.get("L") or groups.get("l") or "").upper()
 
 
+def _positions(low: str, keywords: tuple[str, ...]) -> list[int]:
+    """Start of every occurrence of any keyword in ``low``."""
+    found = []
+    for keyword in keywords:
+        i = low.find(keyword)
+        while i >= 0:
+            found.append(i)
+            i = low.find(keyword, i + 1)
+    return found
+
+
 def _cue_answers(text: str, options: list[str] | None) -> list[tuple[int, str | None]]:
     """(position, letter or None for ambiguous) for every explicit answer statement."""
+    low = text.translate(_ASCII_LOWER)
+    ascii_only = text.isascii()
+    matches: dict[tuple[int, int], re.Match[str]] = {}
+    for keywords, regex in _FORWARD:
+        if ascii_only and not keywords[0].isascii():
+            continue
+        for pos in _positions(low, keywords):
+            m = regex.match(text, pos)
+            if m:
+                matches[m.span()] = m
+    for keywords, regex in _BACKWARD:
+        if ascii_only and not keywords[0].isascii():
+            continue
+        for pos in _positions(low, keywords):
+            for m in regex.finditer(text, max(0, pos - _BACKWARD_WINDOW), pos + 12):
+                matches[m.span()] = m
     found: list[tuple[int, str | None]] = []
-    for regex in _CUE_RE:
-        for m in regex.finditer(text):
-            if _NEGATED.search(text[max(0, m.start() - 12):m.start()]):
-                continue
-            ambiguous = _SECOND.match(text[m.end():]) is not None
-            found.append((m.end(), None if ambiguous else _letter(m)))
+    for m in matches.values():
+        if _NEGATED.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        ambiguous = _SECOND.match(text, m.end()) is not None
+        found.append((m.end(), None if ambiguous else _letter(m)))
     if options:
-        for m in _CUE_TEXT_RE.finditer(text):
-            index = _option_at(text[m.end():], options)
+        keywords, regex = _TEXT_CUE
+        for pos in _positions(low, keywords):
+            m = regex.match(text, pos)
+            index = _option_at(text[m.end():], options) if m else None
             if index is not None:
                 found.append((m.end() + 1, OPTION_LETTERS[index]))
     return found
