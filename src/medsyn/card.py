@@ -122,13 +122,14 @@ def _fill_block(body: str, name: str, content: str) -> str:
     return pattern.sub(lambda m: m.group(1) + content.rstrip("\n") + "\n" + m.group(2), body, count=1)
 
 
-def _size(n_bytes: int) -> str:
+def format_size(n_bytes: int) -> str:
+    """Bytes as a short decimal size: ``812 B``, ``123.5 kB``, ``2.2 MB``."""
     value = float(n_bytes)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{n_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000
-    raise AssertionError("unreachable")
+    return f"{value:.1f} GB"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -146,7 +147,7 @@ def _headline(stats: dict[str, dict]) -> str:
 
 def _stats_table(stats: dict[str, dict]) -> str:
     def row(name: str, cases: int, images: int, type_cases: int, n_bytes: int) -> list[Any]:
-        return [name, cases, images, f"{images / cases:.2f}", f"{type_cases / cases:.2f}", _size(n_bytes)]
+        return [name, cases, images, f"{images / cases:.2f}", f"{type_cases / cases:.2f}", format_size(n_bytes)]
 
     rows = [
         row(f"`{config}`", s["n_cases"], s["n_images"], sum(s["ce_types"].values()), s["n_bytes"])

@@ -23,7 +23,7 @@ from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, HfApi, SpaceCard, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-from medsyn.card import SPLIT
+from medsyn.card import SPLIT, format_size
 from medsyn.schema import FEATURES
 
 try:  # huggingface_hub >= 2 talks HTTP through httpx2, earlier releases through httpx
@@ -130,12 +130,13 @@ def check_dataset_folder(folder: str | Path, max_file_bytes: int = MAX_FILE_BYTE
         return [f"{folder}: no README.md (build the folder with `medsyn build`)"]
     text = readme.read_text(encoding="utf-8")
     problems = card_problems(text)
-    if any("does not parse" in p for p in problems):
-        return problems
+    try:
+        card_data = DatasetCard(text).data
+        configs = MetadataConfigs.from_dataset_card_data(card_data)
+        infos = DatasetInfosDict.from_dataset_card_data(card_data)
+    except Exception as err:  # YAML, or configs/dataset_info that datasets cannot read
+        return problems if problems else [f"README.md: card configs/dataset_info unreadable: {_first_line(err)}"]
     problems += _manifest_problems(folder)
-    card_data = DatasetCard(text).data
-    configs = MetadataConfigs.from_dataset_card_data(card_data)
-    infos = DatasetInfosDict.from_dataset_card_data(card_data)
     for config in configs:
         files = _config_files(folder, configs[config])
         if not files:
@@ -173,7 +174,7 @@ def _config_patterns(config: dict) -> list[str]:
 
 
 def _config_files(folder: Path, config: dict) -> list[Path]:
-    found = {Path(p) for pattern in _config_patterns(config) for p in glob.glob(str(folder / pattern))}
+    found = {folder / p for pattern in _config_patterns(config) for p in glob.glob(pattern, root_dir=folder)}
     return sorted(p for p in found if p.is_file())
 
 
@@ -348,16 +349,6 @@ def _skipped(rel: Path) -> bool:
 def endpoint() -> str:
     """The Hub endpoint in use (``HF_ENDPOINT``, else huggingface.co)."""
     return os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
-
-
-def format_size(n_bytes: int) -> str:
-    """Bytes as a short human-readable size (``1.2 MB``)."""
-    value = float(n_bytes)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{n_bytes} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
 
 
 def describe(plan: UploadPlan) -> str:
