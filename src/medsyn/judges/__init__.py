@@ -46,7 +46,10 @@ def get_judge(spec: str | dict[str, Any] | Judge | None = None) -> Judge:
     from medsyn.judges.llm import LLMJudge
 
     if isinstance(spec, dict):
-        return LLMJudge(**spec)
+        try:
+            return LLMJudge(**spec)
+        except TypeError as error:  # a missing or unknown key
+            raise ValueError(f"judge spec {spec!r}: {error}") from None
     if isinstance(spec, str):
         provider, sep, rest = spec.partition(":")
         if sep and provider in ("openai", "litellm") and rest:
