@@ -5,7 +5,7 @@ Every target is checked before anything is sent, and a rerun uploads only what c
 The token comes from `hf auth login` or HF_TOKEN and is never printed; HF_ENDPOINT is honoured.
 
   python upload.py dataset ORG/medsyn --folder medsyn --dry-run
-  python upload.py dataset ORG/medsyn --folder medsyn            # private and gated
+  python upload.py dataset ORG/medsyn --folder medsyn            # private, gated
   python upload.py dataset ORG/medsyn --folder medsyn --public   # public, still gated
   python upload.py metric ORG/medsyn_metric
   python upload.py leaderboard ORG/medsyn-leaderboard
@@ -21,12 +21,13 @@ ROOT = Path(__file__).resolve().parent
 
 
 def _parser() -> argparse.ArgumentParser:
+    summary, details = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(
-        prog="upload.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="upload.py", description=summary, epilog=details, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     targets = parser.add_subparsers(dest="target", required=True, metavar="{dataset,metric,leaderboard}")
     dataset = targets.add_parser(
-        "dataset", help="a built dataset folder to a Hub dataset repo (private and gated unless --public)"
+        "dataset", help="a built dataset folder to a Hub dataset repo (gated; private unless --public)"
     )
     dataset.add_argument("repo_id", help="the dataset repo, e.g. ORG/medsyn")
     dataset.add_argument("--folder", default="medsyn", help="the folder written by `medsyn build` (default: medsyn)")
