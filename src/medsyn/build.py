@@ -2,15 +2,15 @@
 
 ``OUT/README.md`` (the dataset card with its ``configs:``), ``OUT/<config>/test-*.parquet``
 with embedded image bytes, and ``OUT/manifest.json``. The build validates first and
-writes nothing when any case is invalid; it streams rows through Arrow files, so
-memory stays flat as the number of cases grows.
+writes nothing when any case is invalid; the builder streams rows straight into the
+Parquet shards (no Arrow cache, no memory-mapped second pass), so memory stays flat
+as the number of cases grows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .builder import BUILDER_VERSION, MedsynBuilder
 from .card import render_card
-from .schema import LANGUAGES
+from .schema import FEATURES, LANGUAGES
 from .validation import CASE_FILE, InvalidDatasetError, validate_raw
 
 MANIFEST = "manifest.json"
@@ -97,21 +99,24 @@ class _progress_bars:
 
 
 def _write_config(raw_dir: Path, out_dir: Path, lang: str, cache_dir: str) -> dict[str, Any]:
+    """Write ``out_dir/<lang>/test-*.parquet`` straight from the builder (streamed, no Arrow cache)."""
     builder = MedsynBuilder(config_name=lang, data_dir=str(raw_dir), cache_dir=cache_dir, skip_validation=True)
-    builder.download_and_prepare()
-    ds = builder.as_dataset(split="test")
-    n_shards = max(1, math.ceil(ds.data.nbytes / MAX_SHARD_BYTES))
+    scratch = out_dir / f".{lang}-prepare"  # beside the final folder (moves are renames); holds datasets' lock files
+    prepared = scratch / "parquet"
+    builder.download_and_prepare(str(prepared), file_format="parquet", max_shard_size=MAX_SHARD_BYTES)
+    shards = sorted(prepared.glob("*.parquet"))
     (out_dir / lang).mkdir()
-    n_bytes = 0
-    for i in range(n_shards):
-        path = out_dir / lang / f"test-{i:05d}-of-{n_shards:05d}.parquet"
-        ds.shard(n_shards, i, contiguous=True).to_parquet(str(path))
-        n_bytes += path.stat().st_size
-    return _config_stats(ds, n_bytes)
+    paths = [out_dir / lang / f"test-{i:05d}-of-{len(shards):05d}.parquet" for i in range(len(shards))]
+    for shard, path in zip(shards, paths):
+        shard.replace(path)
+    shutil.rmtree(scratch)
+    meta = [c for c in FEATURES if c != "images"]
+    ds = datasets.Dataset(pa.concat_tables(pq.read_table(path, columns=meta) for path in paths))
+    return _config_stats(ds, sum(path.stat().st_size for path in paths))
 
 
 def _config_stats(ds: datasets.Dataset, n_bytes: int) -> dict[str, Any]:
-    """Counts for the dataset card, read without decoding any image."""
+    """Counts for the dataset card from the non-image columns (no image is read)."""
     meta = ds.select_columns(["specialty", "evidence", "evidence_types", "image_evidence"])
     ce_types: Counter[str] = Counter()
     images_per_type: Counter[str] = Counter()
@@ -123,7 +128,7 @@ def _config_stats(ds: datasets.Dataset, n_bytes: int) -> dict[str, Any]:
         n_images += len(row["image_evidence"])
         images_per_type.update(row["evidence"][i]["type"] for i in row["image_evidence"])
     first = ds.select_columns([c for c in ds.column_names if c != "images"])[0]
-    example = {c: f"<{len(first['image_evidence'])} images>" if c == "images" else first[c] for c in ds.column_names}
+    example = {c: f"<{len(first['image_evidence'])} images>" if c == "images" else first[c] for c in FEATURES}
     return {
         "n_cases": len(ds),
         "n_images": n_images,
