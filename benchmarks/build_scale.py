@@ -1,6 +1,6 @@
 """Scale benchmark of ``medsyn build``: throughput and peak memory at two sizes.
 
-Generates N synthetic valid cases (8 PNG images each, ~20-60 KB of noise and
+Generates N synthetic valid cases (8 PNG images each, ~25-35 KB of noise and
 gradients, generated before any timing), then for each N runs, each in a fresh
 Python process so that peak RSS belongs to that run alone:
 
