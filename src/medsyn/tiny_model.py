@@ -33,6 +33,8 @@ VOCAB_SIZE = 640
 IMAGE_SIZE = 32
 PATCH_SIZE = 8
 MAX_POSITIONS = 16384
+INIT_RANGE = 0.25
+"""Wider than the usual 0.02, so that the random model's answers depend visibly on its input."""
 
 
 def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
@@ -81,12 +83,12 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
     )
     vision = CLIPVisionConfig(
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
+        image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, initializer_range=INIT_RANGE,
     )  # fmt: skip
     text = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=MAX_POSITIONS,
-        pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        initializer_range=INIT_RANGE, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
     )  # fmt: skip
     config = LlavaConfig(
         vision_config=vision,

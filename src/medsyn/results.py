@@ -1,0 +1,143 @@
+"""The results file (DESIGN §7): lighteval's per-sample outputs scored with the ``evaluate`` module.
+
+Rates are fractions in [0, 1]; a missing measurement is ``None`` (``null``), never 0.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+from .evaluation import Sample
+from .schema import FULL, GLOBAL_CONDITIONS, LANGUAGES, OPTION_LETTERS
+
+METRIC_DIR = Path(__file__).resolve().parents[2] / "metrics" / "medsyn_metric"
+OVERALL = "overall"
+
+
+def load_metrics(metric_dir: Path = METRIC_DIR) -> dict[str, Any]:
+    """The three configs of the MEDSYN ``evaluate`` module, loaded offline from the repository."""
+    import evaluate
+
+    return {config: evaluate.load(str(metric_dir), config) for config in ("fdx", "ddx", "evidence_sensitivity")}
+
+
+def score_block(samples: list[Sample], metrics: dict[str, Any], judge: str) -> dict[str, Any]:
+    """One language block of §7 from the samples of that language (or of all languages)."""
+    fdx: dict[str, list[Sample]] = defaultdict(list)
+    ddx, es = [], []
+    for s in samples:
+        {"fdx": fdx[s.specific["condition"]], "ddx": ddx, "es": es}[s.specific["task"]].append(s)
+    block: dict[str, Any] = {"n": len({s.specific["case_id"] for s in samples})}
+    if fdx.get(FULL):
+        r = _fdx(metrics, fdx[FULL], confidence_interval=True)
+        block |= {"fdx_accuracy": r["fdx_accuracy"], "fdx_accuracy_ci": r["fdx_accuracy_ci"], "parse_failures": r["parse_failures"]}
+    else:
+        block |= {"fdx_accuracy": None, "fdx_accuracy_ci": None, "parse_failures": None}
+    if ddx:
+        r = metrics["ddx"].compute(
+            predictions=[s.text for s in ddx],
+            references=[s.specific["final_diagnosis"] for s in ddx],
+            languages=[s.specific["language"] for s in ddx],
+            judge=judge,
+            confidence_interval=True,
+        )
+        block |= {"ddx_coverage": r["ddx_coverage"], "ddx_coverage_ci": r["ddx_coverage_ci"], "judge_failures": r["judge_failures"]}
+    else:
+        block |= {"ddx_coverage": None, "ddx_coverage_ci": None, "judge_failures": None}
+    gap = None
+    if block["ddx_coverage"] is not None and block["fdx_accuracy"] is not None:
+        gap = block["ddx_coverage"] - block["fdx_accuracy"]
+    block["ddx_fdx_gap"] = gap
+    block |= _es(metrics, es)
+    block["conditions"] = {c: _fdx(metrics, fdx[c])["fdx_accuracy"] if fdx.get(c) else None for c in GLOBAL_CONDITIONS}
+    return block
+
+
+def _fdx(metrics: dict[str, Any], rows: list[Sample], confidence_interval: bool = False) -> dict[str, Any]:
+    return metrics["fdx"].compute(
+        predictions=[s.text for s in rows],
+        references=[s.specific["answer"] for s in rows],
+        options=[s.specific["options"] for s in rows],
+        confidence_interval=confidence_interval,
+    )
+
+
+def _es(metrics: dict[str, Any], rows: list[Sample]) -> dict[str, Any]:
+    empty = {"es_image": None, "es_text": None, "es_gap": None, "es_gap_ci": None, "evidence_sensitivity": {}}
+    if not rows:
+        return empty
+    import numpy as np
+
+    probs = []
+    for s in rows:
+        logp = np.asarray(s.logprobs, dtype=np.float64)
+        p = np.exp(logp - logp.max())
+        probs.append((p / p.sum()).tolist())
+    r = metrics["evidence_sensitivity"].compute(
+        predictions=probs,
+        references=[OPTION_LETTERS.index(s.specific["answer"]) for s in rows],
+        case_ids=[s.specific["case_id"] for s in rows],
+        conditions=[s.specific["condition"] for s in rows],
+        confidence_interval=True,
+    )
+    return {key: r.get(key) for key in empty}
+
+
+def build_results(
+    samples: Iterable[Sample],
+    *,
+    dataset: dict[str, Any],
+    model: dict[str, Any],
+    judge: str,
+    max_pixels: int | None,
+    command: str,
+    metrics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The whole §7 results dict: per-language blocks and ``overall``."""
+    samples = list(samples)
+    metrics = metrics or load_metrics()
+    results = {}
+    for lang in LANGUAGES:
+        lang_samples = [s for s in samples if s.specific["language"] == lang]
+        if lang_samples:
+            results[lang] = score_block(lang_samples, metrics, judge)
+    results[OVERALL] = score_block(samples, metrics, judge)
+    return {
+        "medsyn_version": __version__,
+        "dataset": dataset,
+        "model": model,
+        "judge": judge,
+        "image_budget": {"max_pixels": max_pixels},
+        "results": results,
+        "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command,
+    }
+
+
+def dataset_info(dataset_dir: Path, name: str | None = None) -> dict[str, Any]:
+    """``dataset`` of §7: name, revision (sha256 of manifest.json), cases per language."""
+    from .build import MANIFEST, dataset_revision
+
+    manifest = json.loads((dataset_dir / MANIFEST).read_text(encoding="utf-8"))
+    n_cases = {lang: sum(c["language"] == lang for c in manifest["cases"]) for lang in LANGUAGES}
+    return {
+        "name": name or dataset_dir.name,
+        "revision": dataset_revision(dataset_dir),
+        "n_cases": {lang: n for lang, n in n_cases.items() if n},
+    }
+
+
+def write_results(results: dict[str, Any], path: Path) -> None:
+    """Validate against the §7 schema (medsyn.results_schema) and write; raise ValueError listing problems."""
+    from .results_schema import validate_results
+
+    problems = validate_results(results)
+    if problems:
+        raise ValueError("results do not match DESIGN §7:\n" + "\n".join(problems))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
