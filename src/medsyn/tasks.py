@@ -137,7 +137,13 @@ class EsRecord(SampleLevelComputation):
 ES_METRICS = ("es_image", "es_text", "es_gap")
 
 
-def _es_aggregate(name: str, records: list[dict]) -> float:
+def evidence_sensitivity_corpus(records: list[dict]) -> dict[str, float]:
+    """es_image, es_text and es_gap from all ES records of a task.
+
+    It returns a dict, so lighteval stores all three at once and computes no stderr for them:
+    its record-level bootstrap would repeat (case, condition) rows, which ES rightly refuses.
+    MEDSYN's case-level bootstrap (medsyn.stats) gives the CI instead.
+    """
     from .sensitivity import evidence_sensitivity
 
     result = evidence_sensitivity(
@@ -146,7 +152,7 @@ def _es_aggregate(name: str, records: list[dict]) -> float:
         [r["case_id"] for r in records],
         [r["condition"] for r in records],
     )
-    return np.nan if result[name] is None else float(result[name])
+    return {name: np.nan if result[name] is None else float(result[name]) for name in ES_METRICS}
 
 
 def _nanmean(values: list[float]) -> float:
@@ -173,7 +179,7 @@ ES_METRIC = SampleLevelMetricGrouping(
     higher_is_better={"es_image": True, "es_text": True, "es_gap": False},
     category=SamplingMethod.LOGPROBS,
     sample_level_fn=EsRecord(),
-    corpus_level_fn={name: functools.partial(_es_aggregate, name) for name in ES_METRICS},
+    corpus_level_fn=evidence_sensitivity_corpus,
 )
 
 

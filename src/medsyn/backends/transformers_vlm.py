@@ -263,7 +263,7 @@ class MedsynVLM(LightevalModel):
     @torch.inference_mode()
     def _posterior_batch(self, docs: list[Doc]) -> list[dict]:
         inputs = self.encode(docs)
-        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].float()
+        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].double()
         logp = torch.log_softmax(logits, dim=-1)
         values = []
         for row, doc in enumerate(docs):

@@ -1,0 +1,109 @@
+"""End to end: `medsyn demo` (MEDSYN-mini, tiny model, lighteval, evaluate module) and the
+documented `medsyn lighteval custom ...` command, both offline in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import pytest
+
+from medsyn.prompts import IMAGE_MARK
+from medsyn.results_schema import validate_results
+from medsyn.schema import es_conditions
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_LIMIT_S = 600
+
+
+def _env(tmp: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "MEDSYN_CACHE": str(tmp / "cache")}
+    env["HF_HOME"] = str(tmp / "hf")  # nothing cached from earlier runs
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    tmp = tmp_path_factory.mktemp("demo")
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "medsyn.cli", "demo", "--out", str(tmp / "out")],
+        cwd=tmp, env=_env(tmp), capture_output=True, text=True, timeout=DEMO_LIMIT_S + 60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp / "out", time.time() - start
+
+
+def _details(out: Path, task: str) -> datasets.Dataset:
+    files = sorted(out.glob(f"lighteval/details/**/details_medsyn:{task}|0_*.parquet"))
+    assert files, f"no lighteval details for {task}"
+    return datasets.load_dataset("parquet", data_files=[str(files[-1])], split="train")
+
+
+@pytest.mark.slow
+def test_demo_writes_valid_results_in_time(demo: tuple[Path, float]) -> None:
+    out, seconds = demo
+    assert seconds < DEMO_LIMIT_S
+    results = json.loads((out / "results.json").read_text())
+    assert validate_results(results) == []
+    assert results["dataset"]["name"] == "MEDSYN-mini" and results["dataset"]["n_cases"] == {"en": 16, "zh": 8}
+    overall = results["results"]["overall"]
+    assert overall["n"] == 24 and set(overall["conditions"]) == {"full", "text", "no_history", "random_history"}
+    assert all(overall["conditions"][c] is not None for c in overall["conditions"])
+    assert overall["es_gap"] is not None and overall["evidence_sensitivity"]
+    for name in ("report.md", "ddx_vs_fdx.png", "evidence_sensitivity.png"):
+        assert (out / name).stat().st_size > 0
+    assert "![DDx coverage vs FDx accuracy](ddx_vs_fdx.png)" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_es_task_expands_every_case(demo: tuple[Path, float], lang: str) -> None:
+    out, _ = demo
+    cases = datasets.load_dataset(str(out / "dataset"), lang, split="test")
+    expected = Counter({cid: 1 + 2 * len(types) for cid, types in zip(cases["case_id"], cases["evidence_types"])})
+    details = _details(out, f"es_{lang}")
+    got = Counter(doc["specific"]["case_id"] for doc in details["doc"])
+    assert got == expected
+    for doc in details["doc"]:
+        assert sorted(d["specific"]["condition"] for d in details["doc"] if d["specific"]["case_id"] == doc["specific"]["case_id"]) == sorted(
+            es_conditions(cases[cases["case_id"].index(doc["specific"]["case_id"])]["evidence_types"])
+        )
+        break
+
+
+@pytest.mark.slow
+def test_stored_prompts_interleave_the_images_shown(demo: tuple[Path, float]) -> None:
+    out, _ = demo
+    for task in ("fdx_en", "fdx_zh", "fdx_en_text", "es_en"):
+        for doc in _details(out, task)["doc"]:
+            marks = doc["query"].count(IMAGE_MARK)
+            assert marks == len(doc["images"]) == doc["specific"]["n_images"]
+            if doc["specific"]["condition"] == "text":
+                assert marks == 0
+
+
+def test_documented_lighteval_command_runs_offline(built_fixture: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """`medsyn lighteval custom MODEL lighteval_tasks/transformers_vlm.py TASKS --custom-tasks ...`."""
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "medsyn.cli", "lighteval", "custom",
+            f"model_name={tiny_model},batch_size=4,max_new_tokens=4,response_cache_dir={tmp_path / 'rc'}",
+            str(REPO / "lighteval_tasks" / "transformers_vlm.py"), "medsyn:es_zh|0,medsyn:fdx_en|0",
+            "--custom-tasks", str(REPO / "lighteval_tasks" / "medsyn.py"), "--output-dir", str(tmp_path / "out"),
+            "--save-details",
+        ],
+        cwd=tmp_path, env=_env(tmp_path, MEDSYN_DATASET=str(built_fixture)), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    results = json.loads(next((tmp_path / "out" / "results").rglob("results_*.json")).read_text())
+    assert set(results["results"]) >= {"medsyn:es_zh|0", "medsyn:fdx_en|0"}
+    assert 0 <= results["results"]["medsyn:fdx_en|0"]["fdx_accuracy"] <= 1
+    assert results["results"]["medsyn:es_zh|0"]["es_gap"] == results["results"]["medsyn:es_zh|0"]["es_gap"]  # not NaN
+    assert (tmp_path / "rc").is_dir()

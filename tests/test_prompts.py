@@ -1,0 +1,96 @@
+"""Prompt snapshots: the exact rendered prompt of one English and one Chinese case under every
+condition and task, so any change of wording shows in review. Regenerate after a deliberate
+change (and bump PROMPT_VERSION) with ``MEDSYN_UPDATE_SNAPSHOTS=1 pytest tests/test_prompts.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import datasets
+import pytest
+
+from medsyn.prompts import IMAGE_MARK, interleave, random_tokens_like, render, token_length
+from medsyn.schema import GLOBAL_CONDITIONS, es_conditions
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "prompts"
+CASES = {"en": "en-0002", "zh": "zh-0001"}
+
+
+@pytest.fixture(scope="module")
+def rows(built_fixture: Path) -> dict[str, dict]:
+    out = {}
+    for lang, case_id in CASES.items():
+        ds = datasets.load_dataset(str(built_fixture), lang, split="test")
+        out[lang] = ds[ds["case_id"].index(case_id)]
+    return out
+
+
+def _variants(row: dict) -> list[tuple[str, str]]:
+    conditions = list(dict.fromkeys([*GLOBAL_CONDITIONS, *es_conditions(row["evidence_types"])]))
+    return [("fdx", c) for c in conditions] + [("es", "full"), ("ddx", "full")]
+
+
+@pytest.mark.parametrize("lang", list(CASES))
+def test_prompt_snapshots(rows: dict, lang: str) -> None:
+    row = rows[lang]
+    for task, condition in _variants(row):
+        prompt = render(row, condition, task)
+        text = f"# images shown: {prompt.image_indices}\n{prompt.query}\n"
+        path = SNAPSHOTS / f"{row['case_id']}__{task}__{condition.replace(':', '-')}.txt"
+        if os.environ.get("MEDSYN_UPDATE_SNAPSHOTS"):
+            path.write_text(text, encoding="utf-8")
+        assert path.exists(), f"missing snapshot {path.name}; run with MEDSYN_UPDATE_SNAPSHOTS=1"
+        assert text == path.read_text(encoding="utf-8"), f"prompt changed: {path.name}"
+
+
+def test_images_are_interleaved_at_their_evidence(rows: dict) -> None:
+    row = rows["en"]  # fundus (clinical_photo), smear (pathology), fundus again (clinical_photo)
+    prompt = render(row, "full")
+    assert prompt.image_indices == [0, 1, 2]
+    parts = interleave(prompt.query, prompt.images(row))
+    titles = [e["title"] for e in row["evidence"]]
+    positions = [i for i, p in enumerate(parts) if not isinstance(p, str)]
+    # each image directly follows the heading of its own evidence item
+    for k, pos in enumerate(positions):
+        heading = parts[pos - 1].rsplit("## ", 1)[-1]
+        assert heading.startswith(titles[row["image_evidence"][k]])
+
+
+def test_conditions_change_what_is_shown(rows: dict) -> None:
+    row = rows["en"]
+    full, text = render(row, "full"), render(row, "text")
+    assert text.image_indices == [] and IMAGE_MARK not in text.query
+    assert all(e["findings"] in text.query for e in row["evidence"])
+    assert all(e["findings"] not in full.query for e in row["evidence"])
+    absent = render(row, "absent:clinical_photo")
+    assert absent.image_indices == [1] and "Fundus" not in absent.query
+    as_text = render(row, "text:clinical_photo")
+    assert as_text.image_indices == [1] and row["evidence"][0]["findings"] in as_text.query
+    no_history = render(row, "no_history")
+    assert row["history"] not in no_history.query and no_history.image_indices == full.image_indices
+
+
+def test_random_history_keeps_token_length_and_seed(rows: dict) -> None:
+    for row in rows.values():
+        a = render(row, "random_history", seed=0)
+        assert row["history"] not in a.query
+        assert a.query == render(row, "random_history", seed=0).query
+        assert a.query != render(row, "random_history", seed=1).query
+        noise = random_tokens_like(row["history"], row["language"], "k")
+        assert token_length(noise) == token_length(row["history"])
+
+
+def test_chinese_template_is_localized(rows: dict) -> None:
+    query = render(rows["zh"], "text").query
+    for english in ("History", "Findings", "Question", "Answer"):
+        assert english not in query
+    assert "答案" in query and "病史" in query
+
+
+def test_unknown_condition_and_task_are_refused(rows: dict) -> None:
+    with pytest.raises(ValueError, match="unknown condition"):
+        render(rows["en"], "absent:xray")
+    with pytest.raises(ValueError, match="unknown task"):
+        render(rows["en"], "full", "vqa")

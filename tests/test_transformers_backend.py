@@ -1,0 +1,106 @@
+"""The transformers backend on the tiny model: posteriors, batching, loud errors, the response cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image
+
+from medsyn.backends.transformers_vlm import ImageTokenMismatch, MedsynVLM, VLMConfig, model_fingerprint
+from medsyn.schema import es_conditions
+from medsyn.tasks import make_doc
+from medsyn.tiny_model import build_tiny_model
+
+
+@pytest.fixture(scope="module")
+def rows(built_fixture: Path) -> list[dict]:
+    return [row for lang in ("en", "zh") for row in datasets.load_dataset(str(built_fixture), lang, split="test")]
+
+
+@pytest.fixture
+def model(tiny_model: Path, tmp_path: Path) -> MedsynVLM:
+    return MedsynVLM(VLMConfig(model_name=str(tiny_model), batch_size=4, max_new_tokens=4, response_cache_dir=str(tmp_path)))
+
+
+def _es_docs(rows: list[dict]) -> list:
+    return [make_doc(r, c, "es", "medsyn:es") for r in rows for c in es_conditions(r["evidence_types"])]
+
+
+def test_posteriors_are_distributions_and_batch_invariant(model: MedsynVLM, rows: list[dict]) -> None:
+    docs = _es_docs(rows)
+    model.config.use_response_cache = False
+    batched = model.loglikelihood(docs)
+    model.config.batch_size = 1
+    alone = model.loglikelihood(docs)
+    for doc, b, a in zip(docs, batched, alone):
+        p = np.exp(b.logprobs)
+        assert len(p) == len(doc.choices) and abs(p.sum() - 1) < 1e-9
+        np.testing.assert_allclose(np.exp(a.logprobs), p, atol=1e-4)
+    first_case = [np.exp(r.logprobs) for d, r in zip(docs, batched) if d.specific["case_id"] == docs[0].specific["case_id"]]
+    spread = np.ptp(first_case, axis=0).max()  # across the conditions of one case
+    assert spread > 1e-3, "posteriors do not depend on the prompt: images or text are not reaching the model"
+
+
+def test_image_tokens_match_the_images_shown(model: MedsynVLM, rows: list[dict]) -> None:
+    for doc in _es_docs(rows):
+        inputs = model.encode([doc])
+        shown = int((inputs["input_ids"] == model.image_token_id).sum())
+        per_image = 16  # 32x32 pixels in 8x8 patches, CLS dropped ("default" strategy)
+        assert shown == per_image * len(doc.images) == per_image * doc.specific["n_images"]
+
+
+def test_dropped_image_is_a_loud_error(model: MedsynVLM, rows: list[dict]) -> None:
+    doc = make_doc(rows[0], "full", "es", "t")
+    doc.images = doc.images[:-1]
+    with pytest.raises(ImageTokenMismatch, match=rf"{doc.specific['case_id']} \[full\]"):
+        model.loglikelihood([doc])
+
+
+def test_prompt_longer_than_context_is_a_loud_error(model: MedsynVLM, rows: list[dict]) -> None:
+    doc = make_doc(rows[0], "full", "es", "t")
+    doc.query = "word " * (model.max_length + 10) + doc.query
+    with pytest.raises(ValueError, match="exceeds the model's context"):
+        model.loglikelihood([doc])
+
+
+def test_generation_returns_text(model: MedsynVLM, rows: list[dict]) -> None:
+    docs = [make_doc(r, "full", "fdx", "t") for r in rows]
+    out = model.greedy_until(docs)
+    assert [isinstance(r.text[0], str) for r in out] == [True] * len(docs)
+
+
+def test_cache_resumes_and_never_serves_stale_outputs(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
+    settings = dict(model_name=str(tiny_model), batch_size=4, response_cache_dir=str(tmp_path / "cache"))
+    docs = _es_docs(rows)
+    first = MedsynVLM(VLMConfig(**settings))
+    first.loglikelihood(docs[:5])  # an "interrupted" run: five samples finished
+    resumed = MedsynVLM(VLMConfig(**settings))
+    out = resumed.loglikelihood(docs)
+    assert resumed.stats == {"cache_hits": 5, "computed": len(docs) - 5}
+    again = MedsynVLM(VLMConfig(**settings))
+    assert [r.logprobs for r in again.loglikelihood(docs)] == [r.logprobs for r in out]
+    assert again.stats["computed"] == 0
+
+    changed = make_doc(rows[0], "full", "es", "t")  # a changed dataset: one pixel of one image
+    image = changed.images[0].convert("RGB").copy()
+    image.putpixel((0, 0), (1, 2, 3))
+    changed.images = [image, *changed.images[1:]]
+    again.loglikelihood([changed])
+    assert again.stats["computed"] == 1
+
+    rebuilt = build_tiny_model(tmp_path / "rebuilt", seed=1)  # a rebuilt model with other weights
+    assert model_fingerprint(rebuilt) != model_fingerprint(tiny_model)
+    other = MedsynVLM(VLMConfig(**{**settings, "model_name": str(rebuilt)}))
+    other.loglikelihood(docs[:3])
+    assert other.stats == {"cache_hits": 0, "computed": 3}
+
+
+def test_max_pixels_downscales_images(model: MedsynVLM) -> None:
+    from medsyn.backends.transformers_vlm import fit_to_budget
+
+    small = fit_to_budget(Image.new("RGB", (2000, 1000)), 500_000)
+    assert small.width * small.height <= 500_000 and abs(small.width / small.height - 2) < 0.01
+    assert fit_to_budget(Image.new("L", (10, 10)), 500_000).size == (10, 10)
