@@ -46,7 +46,7 @@ def test_posteriors_are_distributions_and_batch_invariant(model: MedsynVLM, rows
 
 def test_image_tokens_match_the_images_shown(model: MedsynVLM, rows: list[dict]) -> None:
     for doc in _es_docs(rows):
-        inputs = model.encode([doc])
+        inputs, _ = model.encode([doc])
         shown = int((inputs["input_ids"] == model.image_token_id).sum())
         per_image = 16  # 32x32 pixels in 8x8 patches, CLS dropped ("default" strategy)
         assert shown == per_image * len(doc.images) == per_image * doc.specific["n_images"]
@@ -79,7 +79,7 @@ def test_cache_resumes_and_never_serves_stale_outputs(tiny_model: Path, rows: li
     first.loglikelihood(docs[:5])  # an "interrupted" run: five samples finished
     resumed = MedsynVLM(VLMConfig(**settings))
     out = resumed.loglikelihood(docs)
-    assert resumed.stats == {"cache_hits": 5, "computed": len(docs) - 5}
+    assert (resumed.stats["cache_hits"], resumed.stats["computed"]) == (5, len(docs) - 5)
     again = MedsynVLM(VLMConfig(**settings))
     assert [r.logprobs for r in again.loglikelihood(docs)] == [r.logprobs for r in out]
     assert again.stats["computed"] == 0
@@ -95,7 +95,20 @@ def test_cache_resumes_and_never_serves_stale_outputs(tiny_model: Path, rows: li
     assert model_fingerprint(rebuilt) != model_fingerprint(tiny_model)
     other = MedsynVLM(VLMConfig(**{**settings, "model_name": str(rebuilt)}))
     other.loglikelihood(docs[:3])
-    assert other.stats == {"cache_hits": 0, "computed": 3}
+    assert (other.stats["cache_hits"], other.stats["computed"]) == (0, 3)
+
+
+def test_reusing_image_features_matches_the_plain_path(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
+    docs = _es_docs(rows)
+    settings = dict(model_name=str(tiny_model), batch_size=4, use_response_cache=False, response_cache_dir=str(tmp_path))
+    fast = MedsynVLM(VLMConfig(**settings))
+    plain = MedsynVLM(VLMConfig(**settings, reuse_image_features=False))
+    assert fast.fast_path and not plain.fast_path
+    for a, b in zip(fast.loglikelihood(docs), plain.loglikelihood(docs)):
+        np.testing.assert_allclose(np.exp(a.logprobs), np.exp(b.logprobs), atol=1e-5)
+    distinct = len({img.tobytes() for d in docs for img in d.images})
+    assert fast.stats["images_encoded"] == distinct  # each distinct image through the vision tower once
+    assert fast.stats["images_reused"] == sum(len(d.images) for d in docs) - distinct
 
 
 def test_max_pixels_downscales_images(model: MedsynVLM) -> None:

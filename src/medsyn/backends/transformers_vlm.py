@@ -14,6 +14,7 @@ Use it with ``lighteval custom "model_name=PATH,batch_size=8" lighteval_tasks/tr
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import math
 from pathlib import Path
@@ -27,7 +28,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..prompts import interleave
-from .cache import ResponseCache, request_key
+from .cache import ResponseCache, image_digest, request_key
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class VLMConfig(ModelConfig):
     """Upper bound on generated tokens; by default each task's own generation size."""
     response_cache_dir: str = DEFAULT_RESPONSE_CACHE
     use_response_cache: bool = True
+    reuse_image_features: bool = True
+    """Encode each distinct image once and reuse its features across prompts (the ES conditions of a case)."""
+    image_feature_cache_mb: int = 4096
 
     @classmethod
     def from_model_name(cls, model_name: str) -> "VLMConfig":
@@ -120,7 +124,9 @@ class MedsynVLM(LightevalModel):
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
             self.model.config, "image_token_index", None
         )
-        self.stats = {"cache_hits": 0, "computed": 0}
+        self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0}
+        self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
+        self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
 
     # --- LightevalModel interface -------------------------------------------------
 
@@ -198,8 +204,9 @@ class MedsynVLM(LightevalModel):
 
     # --- the model -----------------------------------------------------------------------
 
-    def encode(self, docs: Sequence[Doc]) -> dict[str, torch.Tensor]:
-        """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5."""
+    def encode(self, docs: Sequence[Doc]) -> tuple[dict[str, torch.Tensor], list[Image.Image]]:
+        """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5,
+        and the images they show (after the pixel budget), in prompt order."""
         texts, images = [], []
         for doc in docs:
             doc_images = [fit_to_budget(img, self.config.max_pixels) for img in (doc.images or [])]
@@ -219,9 +226,9 @@ class MedsynVLM(LightevalModel):
             kwargs["images"] = [img for doc_images in images for img in doc_images]
         inputs = self.processor(**kwargs)
         self._check(docs, images, inputs)
-        attention = inputs["attention_mask"]
-        inputs["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0)
-        return {k: v.to(self.device) for k, v in inputs.items()}
+        if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
+            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return {k: v.to(self.device) for k, v in inputs.items()}, [img for doc_images in images for img in doc_images]
 
     def _check(self, docs: Sequence[Doc], images: list[list[Image.Image]], inputs) -> None:
         n_tokens = inputs["attention_mask"].sum(-1)
@@ -246,8 +253,8 @@ class MedsynVLM(LightevalModel):
 
     @torch.inference_mode()
     def _generate_batch(self, docs: list[Doc]) -> list[dict]:
-        inputs = self.encode(docs)
-        inputs.pop("position_ids")  # generate derives positions from the attention mask
+        inputs, _ = self.encode(docs)
+        inputs.pop("position_ids", None)  # generate derives positions from the attention mask
         max_new = max(self._max_new_tokens(doc) for doc in docs)
         out = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
         new_tokens = out[:, inputs["input_ids"].shape[1] :]
@@ -262,7 +269,9 @@ class MedsynVLM(LightevalModel):
 
     @torch.inference_mode()
     def _posterior_batch(self, docs: list[Doc]) -> list[dict]:
-        inputs = self.encode(docs)
+        inputs, images = self.encode(docs)
+        if self.fast_path and "pixel_values" in inputs:
+            inputs["mm_encoder_outputs"] = {"image": self._image_features(inputs, images)}
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].double()
         logp = torch.log_softmax(logits, dim=-1)
         values = []
@@ -271,6 +280,33 @@ class MedsynVLM(LightevalModel):
             posterior = torch.log_softmax(letter_logp, dim=0)
             values.append({"logprobs": posterior.tolist()})
         return values
+
+    def _image_features(self, inputs: dict[str, Any], images: list[Image.Image]):
+        """The vision tower's output for ``images``, encoding only those not seen before.
+
+        Replaces ``pixel_values`` in ``inputs`` by precomputed features (transformers'
+        ``mm_encoder_outputs``): the images of a case are encoded once for all its conditions.
+        """
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        pixels = _pixels_per_image(inputs.pop("pixel_values"), inputs.get("image_grid_thw"))
+        grids = inputs.get("image_grid_thw")
+        keys = [image_digest(img) for img in images]
+        todo = [i for i, key in enumerate(keys) if key not in self.features and key not in keys[:i]]
+        if todo:
+            kwargs = {"pixel_values": torch.cat([pixels[i] for i in todo])}
+            if grids is not None:
+                kwargs["image_grid_thw"] = grids[todo]
+            config = self.model.config
+            for name in ("vision_feature_layer", "vision_feature_select_strategy"):
+                if _accepts(self.model.model.get_image_features, name):
+                    kwargs[name] = getattr(config, name)
+            encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
+            for i, features in zip(todo, encoded):
+                self.features.put(keys[i], features)
+        self.stats["images_encoded"] += len(todo)
+        self.stats["images_reused"] += len(keys) - len(todo)
+        return BaseModelOutputWithPooling(pooler_output=tuple(self.features.get(key) for key in keys))
 
     def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
         """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
@@ -283,6 +319,42 @@ class MedsynVLM(LightevalModel):
         if len(flat) != len(set(flat)):
             raise ValueError(f"option letters {list(letters)} share a first token in this tokenizer")
         return [torch.tensor(group, device=self.device) for group in ids]
+
+
+class ImageFeatureCache:
+    """Vision-tower outputs by image digest, least recently used dropped beyond ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        from collections import OrderedDict
+
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> torch.Tensor:
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: str, value: torch.Tensor) -> None:
+        self._items[key] = value
+        self.bytes += value.numel() * value.element_size()
+        while self.bytes > self.max_bytes and len(self._items) > 1:
+            _, old = self._items.popitem(last=False)
+            self.bytes -= old.numel() * old.element_size()
+
+
+def _pixels_per_image(pixel_values: torch.Tensor, grids: torch.Tensor | None) -> list[torch.Tensor]:
+    """Split a batch's pixel values per image: by patch count where images are patch lists (Qwen2-VL), else by row."""
+    if grids is not None:
+        return list(torch.split(pixel_values, grids.prod(-1).tolist()))
+    return list(pixel_values.split(1))
+
+
+def _accepts(function, name: str) -> bool:
+    return name in inspect.signature(function).parameters
 
 
 def _count_images(inputs) -> int | None:
