@@ -56,6 +56,7 @@ def build_dataset(
     template = Path(card_template or CARD_TEMPLATE).read_text(encoding="utf-8")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    os.chmod(staging, 0o755)  # mkdtemp makes it 0700; it becomes out_dir, which others must be able to read
     try:
         with _progress_bars(progress), tempfile.TemporaryDirectory(prefix="medsyn-cache-") as cache:
             stats = {}
@@ -116,7 +117,7 @@ def _write_config(raw_dir: Path, out_dir: Path, lang: str, cache_dir: str) -> di
 
 
 def _config_stats(ds: datasets.Dataset, n_bytes: int) -> dict[str, Any]:
-    """Counts for the dataset card from the non-image columns (no image is read)."""
+    """Counts for the dataset card; ``ds`` holds only the non-image columns (no image is read)."""
     meta = ds.select_columns(["specialty", "evidence", "evidence_types", "image_evidence"])
     ce_types: Counter[str] = Counter()
     images_per_type: Counter[str] = Counter()
@@ -127,7 +128,7 @@ def _config_stats(ds: datasets.Dataset, n_bytes: int) -> dict[str, Any]:
         specialties[row["specialty"] or "unspecified"] += 1
         n_images += len(row["image_evidence"])
         images_per_type.update(row["evidence"][i]["type"] for i in row["image_evidence"])
-    first = ds.select_columns([c for c in ds.column_names if c != "images"])[0]
+    first = ds[0]
     example = {c: f"<{len(first['image_evidence'])} images>" if c == "images" else first[c] for c in FEATURES}
     return {
         "n_cases": len(ds),
