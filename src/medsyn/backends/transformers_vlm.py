@@ -101,7 +101,9 @@ def fit_to_budget(image: Image.Image, max_pixels: int | None) -> Image.Image:
 class MedsynVLM(LightevalModel):
     """Transformers image-text-to-text models with interleaved images and option log-probabilities."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, model=None, processor=None) -> None:
+        """Load the model and processor from ``config.model_name``, or use the ``model``/``processor`` given
+        (already on their device; ``model_name`` then names a folder with their config and processor)."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.config = config if isinstance(config, VLMConfig) else VLMConfig.from_model_name(config.model_name)
@@ -112,13 +114,13 @@ class MedsynVLM(LightevalModel):
         dtype = self.config.dtype
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
-        self.processor = AutoProcessor.from_pretrained(path)
+        self.processor = processor or AutoProcessor.from_pretrained(path)
         self.processor.tokenizer.padding_side = "left"
-        self.model = AutoModelForImageTextToText.from_pretrained(
+        self.model = model or AutoModelForImageTextToText.from_pretrained(
             path, dtype=getattr(torch, dtype), attn_implementation=self.config.attn_implementation
         ).to(self.device)
         self.model.eval()
-        self.fingerprint = model_fingerprint(path)
+        self.fingerprint = model_fingerprint(path) if model is None else _weights_fingerprint(self.model)
         self.identity = {"backend": "transformers", "model": self.fingerprint, "max_pixels": self.config.max_pixels}
         self._cache = ResponseCache(self.config.response_cache_dir, Path(path).name or "model")
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
@@ -351,6 +353,15 @@ def _pixels_per_image(pixel_values: torch.Tensor, grids: torch.Tensor | None) ->
     if grids is not None:
         return list(torch.split(pixel_values, grids.prod(-1).tolist()))
     return list(pixel_values.split(1))
+
+
+def _weights_fingerprint(model) -> str:
+    """A fingerprint of an in-memory model: a sample of every parameter's values (random models differ)."""
+    digest = hashlib.sha256(model.config.to_json_string().encode())
+    for name, parameter in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(parameter.detach().flatten()[:64].float().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _accepts(function, name: str) -> bool:

@@ -1,0 +1,355 @@
+"""Evaluation speed on one GPU: the Evidence Sensitivity sweep and FDx, three ways, on the same prompts.
+
+(a) lighteval's own vision path (``VLMTransformersModel``: generation, images after the text, the vision
+    tower re-run for every prompt), at its best batch size;
+(b) per-prompt generation as VLMEvalKit does it (batch 1, images interleaved);
+(c) MEDSYN's backend: the answer posterior from one forward pass, length-sorted batches, bf16 + SDPA,
+    each distinct image encoded once and reused across the conditions of its case.
+
+The model is a real-size architecture with random weights (``--arch qwen2_5_vl_7b``; nothing can be
+downloaded on the GPU machine and the speed does not depend on the weights) or the tiny Llava
+(``--arch tiny``, CPU, used by the test suite so the script never rots). The workload is synthetic and
+MEDSYN-shaped: cases of 8 images at 448 px in 4 CE types and about 1,500 text tokens. Generation
+paths generate ``--gen-tokens`` tokens (random weights never stop early).
+
+MFU = necessary model FLOPs / (seconds x peak): the vision tower once per distinct image, the language
+model over every prompt's tokens (2·params·tokens + causal attention), against the dense bf16 peak
+(989 TFLOP/s for H100 and H200). It also checks that the fast path's posteriors equal those of the plain
+one-prompt-at-a-time path.
+
+    python benchmarks/gpu_eval.py --arch qwen2_5_vl_7b --cases 8            # on the GPU
+    python benchmarks/gpu_eval.py --arch tiny --cases 2 --device cpu        # anywhere
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
+from medsyn.prompts import IMAGE_MARK
+from medsyn.schema import es_conditions
+from medsyn.tasks import make_doc
+
+PEAK_BF16_FLOPS = 989e12
+RESULTS = Path(__file__).parent / "results"
+CE_TYPES = ("ct", "mri", "pathology", "laboratory")
+WORDS = (
+    "patient presented with progressive dyspnea fever cough weight loss night sweats chest pain history of "
+    "hypertension diabetes smoking examination revealed crackles tachycardia edema laboratory tests showed "
+    "elevated inflammatory markers anemia renal function liver enzymes imaging biopsy findings consistent"
+).split()
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+QWEN_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+QWEN_SIZES = {
+    # Qwen2.5-VL-7B-Instruct's published configuration.
+    "qwen2_5_vl_7b": (
+        dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+             num_key_value_heads=4, max_position_embeddings=128000, rms_norm_eps=1e-6, vocab_size=152064,
+             rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]}),
+        dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
+             spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31]),
+    ),
+    "qwen2_5_vl_tiny": (
+        dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             max_position_embeddings=32768, vocab_size=4096,
+             rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
+        dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+             spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1]),
+    ),
+}  # fmt: skip
+
+
+# --- models, built offline ---------------------------------------------------------------
+
+
+def build_model(arch: str, folder: Path, device: str, dtype: torch.dtype):
+    """(model, processor) with random weights; ``folder`` gets their config and processor files."""
+    if arch == "tiny":
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        from medsyn.tiny_model import build_tiny_model
+
+        build_tiny_model(folder)
+        model = AutoModelForImageTextToText.from_pretrained(folder, dtype=dtype).to(device).eval()
+        return model, AutoProcessor.from_pretrained(folder)
+    return _build_qwen(arch, folder, device, dtype)
+
+
+def _build_qwen(arch: str, folder: Path, device: str, dtype: torch.dtype):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+
+    try:  # the torchvision-backed processor where torchvision is installed (GPU machines), else the PIL one
+        from transformers.models.qwen2_vl.image_processing_qwen2_vl import Qwen2VLImageProcessor
+    except ImportError:
+        from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil as Qwen2VLImageProcessor
+    from medsyn.tiny_model import CORPUS
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=2048, special_tokens=QWEN_SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    bpe.train_from_iterator([*CORPUS, " ".join(WORDS)], trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, pad_token="<|endoftext|>", eos_token="<|im_end|>", chat_template=QWEN_TEMPLATE,
+        model_input_names=["input_ids", "attention_mask"], padding_side="left",
+    )  # fmt: skip
+    pixels = 448 * 448
+    image_processor = Qwen2VLImageProcessor(min_pixels=pixels // 4, max_pixels=pixels)
+    try:
+        from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+        video_processor = Qwen2VLVideoProcessor()
+    except ImportError:  # needs torchvision
+        video_processor = None
+    processor = Qwen2_5_VLProcessor(
+        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=QWEN_TEMPLATE
+    )
+    text, vision = QWEN_SIZES[arch]
+    ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in [
+        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
+        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")]}  # fmt: skip
+    config = Qwen2_5_VLConfig(
+        text_config={**text, "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id},
+        vision_config=vision,
+        **ids,
+    )
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=dtype).eval()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    config.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return model, processor
+
+
+# --- the synthetic MEDSYN-shaped workload ------------------------------------------------
+
+
+def synthetic_rows(n_cases: int, n_images: int, image_px: int, text_words: int, seed: int = 0) -> list[dict[str, Any]]:
+    """Rows in the dataset schema (DESIGN §4): ``n_images`` noise images split over the CE types."""
+    rng = random.Random(seed)
+    per_type = n_images // len(CE_TYPES)
+    rows = []
+    for c in range(n_cases):
+        images = [
+            Image.fromarray(np.random.default_rng(seed * 1000 + c * 100 + i).integers(0, 255, (image_px, image_px, 3), dtype=np.uint8))
+            for i in range(n_images)
+        ]
+        evidence = [
+            {"type": t, "title": f"{t} study", "timepoint": "", "findings": " ".join(rng.choices(WORDS, k=30))}
+            for t in CE_TYPES
+        ]
+        rows.append({
+            "case_id": f"bench-{c:04d}", "language": "en", "history": " ".join(rng.choices(WORDS, k=text_words)),
+            "physical_exam": " ".join(rng.choices(WORDS, k=40)), "images": images,
+            "image_evidence": [i // per_type for i in range(n_images)], "evidence": evidence,
+            "evidence_types": list(CE_TYPES), "options": [f"diagnosis {k}" for k in "ABCDE"],
+            "answer": "C", "final_diagnosis": "diagnosis C",
+        })  # fmt: skip
+    return rows
+
+
+def workloads(rows: list[dict]) -> dict[str, list]:
+    """The FDx ``full`` prompts (one per case) and the whole ES sweep (1 + 2·|types| per case)."""
+    return {
+        "fdx_full": [make_doc(r, "full", "es", "bench:fdx") for r in rows],
+        "es_sweep": [make_doc(r, c, "es", "bench:es") for r in rows for c in es_conditions(r["evidence_types"])],
+    }
+
+
+# --- FLOPs --------------------------------------------------------------------------------
+
+
+def _params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def necessary_flops(model, docs: list, prompt_tokens: list[int], patches_per_image: int) -> float:
+    """Vision tower once per distinct image + language model over every prompt's tokens (causal attention)."""
+    text_config = getattr(model.config, "text_config", model.config)
+    language = model.model.language_model
+    n_lm = _params(language) - language.get_input_embeddings().weight.numel()
+    vision = getattr(model.model, "visual", None) or model.model.vision_tower
+    distinct = {id(img) for d in docs for img in d.images}
+    d_model, layers = text_config.hidden_size, text_config.num_hidden_layers
+    lm = sum(2 * n_lm * t + 2 * layers * t * t * d_model for t in prompt_tokens)
+    return lm + len(distinct) * 2 * _params(vision) * patches_per_image
+
+
+# --- the three paths ----------------------------------------------------------------------
+
+
+def timed(fn: Callable[[], Any], device: str) -> tuple[Any, float, float | None]:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    out = fn()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+    return out, seconds, peak
+
+
+def lighteval_path(folder: Path, model, batch_size: int, gen_tokens: int, device: str, dtype: str):
+    """lighteval's VLMTransformersModel running the model already in memory (its own loading is skipped)."""
+    from lighteval.models.transformers.vlm_transformers_model import VLMTransformersModel, VLMTransformersModelConfig
+
+    class Preloaded(VLMTransformersModel):
+        def _create_auto_model(self):
+            return model
+
+    config = VLMTransformersModelConfig(
+        model_name=str(folder), batch_size=batch_size, generation_size=gen_tokens, dtype=dtype, device=device
+    )
+    lighteval_model = Preloaded(config)
+    lighteval_model._cache = None  # no sample cache: every timing computes
+    return lighteval_model
+
+
+def as_lighteval_doc(doc):
+    """The same prompt for lighteval's path: same text, images after it (its prompt manager's layout)."""
+    from lighteval.tasks.requests import Doc
+
+    query = "\n".join(line for line in doc.query.split("\n") if line != IMAGE_MARK)
+    return Doc(query=query, choices=doc.choices, gold_index=doc.gold_index, images=list(doc.images), specific=doc.specific)
+
+
+def vlmevalkit_path(ours: MedsynVLM, docs: list, gen_tokens: int) -> list[str]:
+    """One prompt at a time, images interleaved, greedy generation (VLMEvalKit's loop)."""
+    texts = []
+    with torch.inference_mode():
+        for doc in docs:
+            inputs, _ = ours.encode([doc])
+            inputs.pop("position_ids", None)
+            out = ours.model.generate(**inputs, max_new_tokens=gen_tokens, min_new_tokens=gen_tokens, do_sample=False)
+            texts.append(ours.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :]))
+    return texts
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", choices=("tiny", *QWEN_SIZES), default="qwen2_5_vl_7b")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--cases", type=int, default=8)
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--image-px", type=int, default=448)
+    parser.add_argument("--text-words", type=int, default=900, help="history length; ~1,500 text tokens in all")
+    parser.add_argument("--gen-tokens", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=8, help="our path's batch size")
+    parser.add_argument("--lighteval-batch-sizes", default="1,4,8")
+    parser.add_argument("--vlmeval-cases", type=int, default=1, help="cases whose prompts path (b) runs (it is slow)")
+    parser.add_argument("--check-cases", type=int, default=2, help="cases whose posteriors are checked against the plain path")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    dtype_name = "bfloat16" if dtype == torch.bfloat16 else "float32"
+    folder = Path(tempfile.mkdtemp(prefix="medsyn-gpu-eval-"))
+    model, processor = build_model(args.arch, folder, args.device, dtype)
+    settings = dict(model_name=str(folder), device=args.device, dtype=dtype_name, use_response_cache=False)
+    ours = MedsynVLM(VLMConfig(**settings, batch_size=args.batch_size), model=model, processor=processor)
+    rows = synthetic_rows(args.cases, args.images, args.image_px, args.text_words)
+    work = workloads(rows)
+    tokens = {name: [int(ours.encode([d])[0]["attention_mask"].sum()) for d in docs] for name, docs in work.items()}
+    grid = args.image_px // 14 if args.arch != "tiny" else 32 // 8
+    patches = grid * grid
+
+    report: dict[str, Any] = {
+        "arch": args.arch, "device": args.device, "dtype": dtype_name,
+        "gpu": torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+        "torch": torch.__version__, "transformers": __import__("transformers").__version__,
+        "workload": {"cases": args.cases, "images_per_case": args.images, "image_px": args.image_px,
+                     "ce_types": len(CE_TYPES), "prompt_tokens_full_mean": float(np.mean(tokens["fdx_full"])),
+                     "es_prompts": len(work["es_sweep"]), "gen_tokens": args.gen_tokens},
+        "params_b": round(_params(model) / 1e9, 3), "paths": {},
+    }  # fmt: skip
+    peak = PEAK_BF16_FLOPS if args.device.startswith("cuda") else None
+
+    def record(path: str, name: str, docs: list, seconds: float, memory: float | None) -> None:
+        flops = necessary_flops(model, docs, tokens[name], patches)
+        report["paths"].setdefault(path, {})[name] = {
+            "seconds": round(seconds, 3), "prompts": len(docs), "cases_per_s": round(len({d.specific["case_id"] for d in docs}) / seconds, 4),
+            "prompts_per_s": round(len(docs) / seconds, 3), "prefill_tokens_per_s": round(sum(tokens[name][: len(docs)]) / seconds, 1),
+            "peak_gpu_mem_gib": None if memory is None else round(memory, 2),
+            "mfu": None if peak is None else round(flops / (seconds * peak), 4),
+        }  # fmt: skip
+        print(f"{path:22s} {name:9s} {len(docs):4d} prompts {seconds:8.2f} s  {len(docs) / seconds:7.2f} prompts/s", flush=True)
+
+    # warm-up (kernels, allocator) on one case, outside every timing
+    ours.loglikelihood(work["es_sweep"][: 1 + 2 * len(CE_TYPES)])
+
+    # (c) ours
+    for name, docs in work.items():
+        ours.features = type(ours.features)(ours.features.max_bytes)  # nothing encoded before the timing
+        posteriors, seconds, memory = timed(lambda: ours.loglikelihood(docs), args.device)
+        record("ours", name, docs, seconds, memory)
+        report["paths"]["ours"][name]["images_encoded"] = ours.stats["images_encoded"]
+        ours.stats["images_encoded"] = 0
+        if name == "es_sweep":
+            fast = [np.exp(r.logprobs) for r in posteriors]
+
+    # posteriors of the plain path (one prompt at a time, vision re-run) on the same prompts
+    check = work["es_sweep"][: args.check_cases * (1 + 2 * len(CE_TYPES))]
+    plain = MedsynVLM(VLMConfig(**settings, batch_size=1, reuse_image_features=False), model=model, processor=processor)
+    reference = [np.exp(r.logprobs) for r in plain.loglikelihood(check)]
+    report["posterior_max_abs_diff_vs_plain"] = float(max(np.abs(a - b).max() for a, b in zip(fast, reference)))
+
+    # (a) lighteval's own vision path at each batch size; the best counts
+    for batch_size in [int(b) for b in args.lighteval_batch_sizes.split(",")]:
+        lighteval_model = lighteval_path(folder, model, batch_size, args.gen_tokens, args.device, dtype_name)
+        lighteval_model.greedy_until([as_lighteval_doc(d) for d in work["fdx_full"][:1]])  # warm-up
+        for name, docs in work.items():
+            le_docs = [as_lighteval_doc(d) for d in docs]
+            for d in le_docs:
+                d.generation_size = args.gen_tokens
+            _, seconds, memory = timed(lambda: lighteval_model.greedy_until(le_docs), args.device)
+            record(f"lighteval_bs{batch_size}", name, docs, seconds, memory)
+    best = {
+        name: max((p for p in report["paths"] if p.startswith("lighteval_bs")), key=lambda p: report["paths"][p][name]["prompts_per_s"])
+        for name in work
+    }  # fmt: skip
+    report["lighteval_best_batch_size"] = best
+
+    # (b) VLMEvalKit-style per-prompt generation, on the first cases' prompts
+    for name, docs in work.items():
+        subset = [d for d in docs if int(d.specific["case_id"].split("-")[1]) < args.vlmeval_cases]
+        _, seconds, memory = timed(lambda: vlmevalkit_path(ours, subset, args.gen_tokens), args.device)
+        record("vlmevalkit", name, subset, seconds, memory)
+
+    rate = lambda path, name: report["paths"][path][name]["prompts_per_s"]  # noqa: E731
+    report["es_speedup_vs_lighteval"] = round(rate("ours", "es_sweep") / rate(best["es_sweep"], "es_sweep"), 2)
+    report["fdx_speedup_vs_lighteval"] = round(rate("ours", "fdx_full") / rate(best["fdx_full"], "fdx_full"), 2)
+    report["es_speedup_vs_vlmevalkit"] = round(rate("ours", "es_sweep") / rate("vlmevalkit", "es_sweep"), 2)
+    report["mfu"] = report["paths"]["ours"]["es_sweep"]["mfu"]
+    print(json.dumps({k: report[k] for k in ("es_speedup_vs_lighteval", "fdx_speedup_vs_lighteval", "es_speedup_vs_vlmevalkit",
+                                              "mfu", "posterior_max_abs_diff_vs_plain")}))  # fmt: skip
+    out = args.out or RESULTS / f"gpu_eval_{args.arch}_{(report['gpu'] or 'cpu').replace(' ', '_')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
