@@ -206,9 +206,13 @@ class MedsynVLM(LightevalModel):
 
     # --- the model -----------------------------------------------------------------------
 
-    def encode(self, docs: Sequence[Doc]) -> tuple[dict[str, torch.Tensor], list[Image.Image]]:
+    def encode(self, docs: Sequence[Doc], reuse_images: bool = False) -> tuple[dict[str, Any], list[Image.Image]]:
         """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5,
-        and the images they show (after the pixel budget), in prompt order."""
+        and the images they show (after the pixel budget), in prompt order.
+
+        With ``reuse_images`` each distinct image is preprocessed and encoded once (then cached), and the
+        inputs carry its features (``mm_encoder_outputs``) instead of pixels.
+        """
         texts, images = [], []
         for doc in docs:
             doc_images = [fit_to_budget(img, self.config.max_pixels) for img in (doc.images or [])]
@@ -223,14 +227,54 @@ class MedsynVLM(LightevalModel):
                 )
             )
             images.append(doc_images)
-        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
-        if any(images):
-            kwargs["images"] = [img for doc_images in images for img in doc_images]
-        inputs = self.processor(**kwargs)
+        flat = [img for doc_images in images for img in doc_images]
+        if reuse_images and flat:
+            inputs = self._encode_reusing_images(texts, flat)
+        else:
+            inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
         self._check(docs, images, inputs)
         if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
             inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        return {k: v.to(self.device) for k, v in inputs.items()}, [img for doc_images in images for img in doc_images]
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}, flat
+
+    def _encode_reusing_images(self, texts: list[str], images: list[Image.Image]) -> dict[str, Any]:
+        """Tokenize ``texts`` with each image slot expanded to its feature count, from the image cache."""
+        from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+        keys = [image_digest(img) for img in images]
+        new = {key: img for key, img in zip(keys, images) if key not in self.features}
+        if new:
+            self._encode_images(new)
+        self.stats["images_encoded"] += len(new)
+        self.stats["images_reused"] += len(keys) - len(new)
+        entries = [self.features.get(key) for key in keys]
+        token, slots = self.processor.image_token, iter(entries)
+        expanded = []
+        for text in texts:
+            pieces = text.split(token)
+            expanded.append(pieces[0] + "".join(token * next(slots)[0].shape[0] + piece for piece in pieces[1:]))
+        inputs = dict(self.processor.tokenizer(expanded, padding=True, return_tensors="pt"))
+        if entries[0][1] is not None:
+            inputs["image_grid_thw"] = torch.stack([grid for _, grid in entries])
+        if getattr(self.processor, "return_mm_token_type_ids", False):
+            inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids(inputs["input_ids"].tolist()))
+        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=tuple(f for f, _ in entries))}
+        return inputs
+
+    @torch.inference_mode()
+    def _encode_images(self, images: dict[str, Image.Image]) -> None:
+        """Run the image processor and the vision tower once on ``images`` (by digest) and cache the features."""
+        processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt")
+        kwargs = {"pixel_values": processed["pixel_values"].to(self.device, self.model.dtype)}
+        grids = processed.get("image_grid_thw")
+        if grids is not None:
+            kwargs["image_grid_thw"] = grids.to(self.device)
+        for name in ("vision_feature_layer", "vision_feature_select_strategy"):
+            if _accepts(self.model.model.get_image_features, name):
+                kwargs[name] = getattr(self.model.config, name)
+        encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
+        for i, (key, features) in enumerate(zip(images, encoded)):
+            self.features.put(key, (features, None if grids is None else grids[i]))
 
     def _check(self, docs: Sequence[Doc], images: list[list[Image.Image]], inputs) -> None:
         n_tokens = inputs["attention_mask"].sum(-1)
@@ -271,9 +315,7 @@ class MedsynVLM(LightevalModel):
 
     @torch.inference_mode()
     def _posterior_batch(self, docs: list[Doc]) -> list[dict]:
-        inputs, images = self.encode(docs)
-        if self.fast_path and "pixel_values" in inputs:
-            inputs["mm_encoder_outputs"] = {"image": self._image_features(inputs, images)}
+        inputs, _ = self.encode(docs, reuse_images=self.fast_path)
         logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].double()
         logp = torch.log_softmax(logits, dim=-1)
         values = []
@@ -282,33 +324,6 @@ class MedsynVLM(LightevalModel):
             posterior = torch.log_softmax(letter_logp, dim=0)
             values.append({"logprobs": posterior.tolist()})
         return values
-
-    def _image_features(self, inputs: dict[str, Any], images: list[Image.Image]):
-        """The vision tower's output for ``images``, encoding only those not seen before.
-
-        Replaces ``pixel_values`` in ``inputs`` by precomputed features (transformers'
-        ``mm_encoder_outputs``): the images of a case are encoded once for all its conditions.
-        """
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        pixels = _pixels_per_image(inputs.pop("pixel_values"), inputs.get("image_grid_thw"))
-        grids = inputs.get("image_grid_thw")
-        keys = [image_digest(img) for img in images]
-        todo = [i for i, key in enumerate(keys) if key not in self.features and key not in keys[:i]]
-        if todo:
-            kwargs = {"pixel_values": torch.cat([pixels[i] for i in todo])}
-            if grids is not None:
-                kwargs["image_grid_thw"] = grids[todo]
-            config = self.model.config
-            for name in ("vision_feature_layer", "vision_feature_select_strategy"):
-                if _accepts(self.model.model.get_image_features, name):
-                    kwargs[name] = getattr(config, name)
-            encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
-            for i, features in zip(todo, encoded):
-                self.features.put(keys[i], features)
-        self.stats["images_encoded"] += len(todo)
-        self.stats["images_reused"] += len(keys) - len(todo)
-        return BaseModelOutputWithPooling(pooler_output=tuple(self.features.get(key) for key in keys))
 
     def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
         """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
@@ -331,28 +346,22 @@ class ImageFeatureCache:
 
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: "OrderedDict[str, torch.Tensor]" = OrderedDict()
+        self._items: "OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]]" = OrderedDict()
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
 
-    def get(self, key: str) -> torch.Tensor:
+    def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         self._items.move_to_end(key)
         return self._items[key]
 
-    def put(self, key: str, value: torch.Tensor) -> None:
+    def put(self, key: str, value: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        """Store (features, grid or None) for an image."""
         self._items[key] = value
-        self.bytes += value.numel() * value.element_size()
+        self.bytes += value[0].numel() * value[0].element_size()
         while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
+            _, (old, _) = self._items.popitem(last=False)
             self.bytes -= old.numel() * old.element_size()
-
-
-def _pixels_per_image(pixel_values: torch.Tensor, grids: torch.Tensor | None) -> list[torch.Tensor]:
-    """Split a batch's pixel values per image: by patch count where images are patch lists (Qwen2-VL), else by row."""
-    if grids is not None:
-        return list(torch.split(pixel_values, grids.prod(-1).tolist()))
-    return list(pixel_values.split(1))
 
 
 def _weights_fingerprint(model) -> str:
