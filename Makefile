@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TORCH_CPU := torch==2.13.0
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -19,7 +20,8 @@ test: setup-dev system-deps
 $(BIN)/.torch:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q "torch>=2.6,<=2.14.1"; else $(BIN)/pip install -q $(TORCH_CPU); fi
+	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q "torch>=2.11,<=2.14.1"; \
+	else $(BIN)/pip install -q "$(TORCH_CPU)" || $(BIN)/pip install -q "$(TORCH_CPU)" --index-url $(TORCH_CPU_INDEX); fi
 	touch $@
 
 $(BIN)/.medsyn: $(BIN)/.torch pyproject.toml
@@ -35,6 +37,6 @@ setup-dev: $(BIN)/.medsyn-dev
 
 # Debian's chromium for the leaderboard's browser test (never a browser downloaded by a test tool).
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi; }

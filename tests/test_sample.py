@@ -155,3 +155,11 @@ def test_script_is_deterministic_and_recreates_every_file(tmp_path):
     assert runs[0] == runs[1]
     assert sorted(runs[0]) == sorted(p.relative_to(SAMPLE) for p in SAMPLE.rglob("*") if p.is_file())
     assert runs[0][Path("SOURCES.md")] == (SAMPLE / "SOURCES.md").read_bytes()
+
+
+def test_leaderboard_knows_this_sample_revision(tmp_path):
+    """leaderboard/datasets.json must follow the sample: a changed case or builder changes the revision."""
+    summary = build_dataset(SAMPLE, tmp_path / "medsyn", progress=False)
+    known = json.loads((ROOT / "leaderboard" / "datasets.json").read_text())
+    assert summary.revision in known, "update leaderboard/datasets.json with the new MEDSYN-mini revision"
+    assert known[summary.revision]["n_cases"] == {lang: stats["n_cases"] for lang, stats in summary.stats.items()}

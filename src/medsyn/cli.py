@@ -7,6 +7,11 @@ import sys
 from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["lighteval"]:  # every further argument, --help included, belongs to lighteval
+        from .lighteval_compat import lighteval_main
+
+        return lighteval_main(argv[1:])
     parser = argparse.ArgumentParser(prog="medsyn", description="MEDSYN: build, validate and evaluate the benchmark.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

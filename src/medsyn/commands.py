@@ -18,7 +18,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("demo", help="build MEDSYN-mini and evaluate a tiny local model end to end (offline, CPU)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder (default: results/demo)")
     p.add_argument("--raw", type=Path, default=SAMPLE_DIR, help="raw cases (default: the embedded MEDSYN-mini)")
-    p.add_argument("--max-samples", type=int, default=None, help="evaluate only the first N docs of each task")
     p.set_defaults(func=_demo)
 
     p = commands.add_parser("eval", help="evaluate a model on MEDSYN through lighteval; write results.json and report.md")
@@ -32,23 +31,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--judge", default="lexical", help="DDx judge: lexical, openai:MODEL[@BASE_URL] or litellm:MODEL")
     p.add_argument("--model-type", choices=("open", "proprietary", "medical"), default="open")
     p.add_argument("--params-b", type=float, default=None, help="parameters in billions (transformers: counted)")
-    p.add_argument("--max-samples", type=int, default=None)
+    p.add_argument("--max-samples", type=int, default=None, help="only the first N docs of each task (not with ES tasks)")
     p.set_defaults(func=_eval)
 
     p = commands.add_parser("tiny-model", help="build the tiny random vision-language model (offline) into OUT")
     p.add_argument("out", type=Path)
     p.set_defaults(func=lambda args: print(_tiny_model(args.out)) or 0)
 
-    p = commands.add_parser("lighteval", help="the lighteval CLI with MEDSYN's compatibility fixes (see lighteval_compat)",
-                            add_help=False)  # fmt: skip
-    p.add_argument("args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=lambda args: _lighteval(args.args))
-
-
-def _lighteval(argv: list[str]) -> int:
-    from .lighteval_compat import lighteval_main
-
-    return lighteval_main(argv)
+    # Dispatched by cli.main before argparse, so that every argument (--help too) reaches lighteval.
+    commands.add_parser("lighteval", help="the lighteval CLI with MEDSYN's compatibility fixes (see lighteval_compat)")
 
 
 def _tiny_model(out: Path) -> Path:
@@ -70,7 +61,6 @@ def _task_names(spec: str, dataset_languages: list[str]) -> list[str]:
 def _demo(args: argparse.Namespace) -> int:
     from .backends.transformers_vlm import MedsynVLM, VLMConfig
     from .build import build_dataset
-    from .locations import cache_root
     from .tiny_model import TINY_MODEL_NAME
 
     start = time.time()
@@ -83,7 +73,6 @@ def _demo(args: argparse.Namespace) -> int:
             model_name=str(model_dir),
             batch_size=8,
             max_new_tokens=DEMO_MAX_NEW_TOKENS,
-            response_cache_dir=str(cache_root() / "responses"),
         )
     )
     print("[3/4] running FDx (full, text, no_history, random_history), DDx and ES through lighteval", flush=True)
@@ -96,7 +85,7 @@ def _demo(args: argparse.Namespace) -> int:
         judge="lexical",
         model_meta={"name": TINY_MODEL_NAME, "type": "open", "params_b": _params_b(model)},
         max_pixels=None,
-        max_samples=args.max_samples,
+        max_samples=None,
         start=start,
     )
 

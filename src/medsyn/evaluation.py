@@ -53,6 +53,8 @@ def run_lighteval(
     max_samples: int | None = None,
 ) -> tuple[list[Sample], dict[str, Any]]:
     """Evaluate ``model`` (a LightevalModel) on ``tasks``; return the samples and lighteval's results dict."""
+    if max_samples is not None and any(":es_" in name for name in tasks):
+        raise ValueError("max_samples would cut a case's Evidence Sensitivity conditions apart; run the es_ tasks whole")
     lighteval_compat.apply()
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters

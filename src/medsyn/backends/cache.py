@@ -33,6 +33,13 @@ from PIL import Image
 logger = logging.getLogger(__name__)
 
 
+def responses_dir() -> Path:
+    """The default folder of response caches: ``$MEDSYN_CACHE/responses``."""
+    from ..locations import cache_root
+
+    return cache_root() / "responses"
+
+
 def image_digest(image: bytes | Image.Image) -> str:
     """sha256 of an image: of its bytes, or of a PIL image's mode, size and pixels."""
     if isinstance(image, (bytes, bytearray)):

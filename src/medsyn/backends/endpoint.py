@@ -12,7 +12,7 @@ exponential backoff, and every finished output is written at once to a
 
 Configuration is the ``model_name`` lighteval passes, in its model-args syntax::
 
-    lighteval custom "model_name=Qwen/Qwen2.5-VL-7B-Instruct,base_url=http://127.0.0.1:8000/v1,concurrency=16" \\
+    medsyn lighteval custom "model_name=Qwen/Qwen2.5-VL-7B-Instruct,base_url=http://127.0.0.1:8000/v1,concurrency=16" \\
         lighteval_tasks/endpoint_model.py "medsyn:fdx_en|0" --custom-tasks lighteval_tasks/medsyn.py
 
 A value without ``=`` is just the model name (``base_url`` then comes from
@@ -73,7 +73,7 @@ class EndpointSettings(BaseModel, extra="forbid"):
     sample_max_tokens: int = Field(32, ge=1)
     max_new_tokens: int = Field(512, ge=1)  # when a doc sets no generation_size
     max_length: int = Field(32768, ge=1)
-    cache_dir: str = "~/.cache/medsyn/responses"
+    cache_dir: str | None = None  # default: $MEDSYN_CACHE/responses (~/.cache/medsyn/responses)
     revision: str = ""  # label of the served weights; change it after redeploying new weights
 
     @classmethod
@@ -271,7 +271,7 @@ class EndpointModel(LightevalModel):
             "revision": s.revision,
         }
         # lighteval's Pipeline calls ``model._cache._init_registry``; our cache keys need no registry
-        self._cache = ResponseCache(s.cache_dir, s.model_name)
+        self._cache = ResponseCache(s.cache_dir or responses_dir(), s.model_name)
         self._logprobs_available: bool | None = None if s.logprobs else False
 
     def _served_model(self) -> dict | None:

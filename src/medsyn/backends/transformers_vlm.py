@@ -28,11 +28,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from ..prompts import interleave
-from .cache import ResponseCache, image_digest, request_key
+from .cache import ResponseCache, image_digest, request_key, responses_dir
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_RESPONSE_CACHE = "~/.cache/medsyn/responses"
 
 
 class VLMConfig(ModelConfig):
@@ -45,7 +43,8 @@ class VLMConfig(ModelConfig):
     max_pixels: int | None = None
     max_new_tokens: int | None = None
     """Upper bound on generated tokens; by default each task's own generation size."""
-    response_cache_dir: str = DEFAULT_RESPONSE_CACHE
+    response_cache_dir: str | None = None
+    """Default: $MEDSYN_CACHE/responses (~/.cache/medsyn/responses)."""
     use_response_cache: bool = True
     reuse_image_features: bool = True
     """Encode each distinct image once and reuse its features across prompts (the ES conditions of a case)."""
@@ -122,7 +121,7 @@ class MedsynVLM(LightevalModel):
         self.model.eval()
         self.fingerprint = model_fingerprint(path) if model is None else _weights_fingerprint(self.model)
         self.identity = {"backend": "transformers", "model": self.fingerprint, "max_pixels": self.config.max_pixels}
-        self._cache = ResponseCache(self.config.response_cache_dir, Path(path).name or "model")
+        self._cache = ResponseCache(self.config.response_cache_dir or responses_dir(), Path(path).name or "model")
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
             self.model.config, "image_token_index", None
         )
