@@ -6,7 +6,6 @@ TORCH_CPU := torch==2.13.0+cpu
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: demo test setup setup-dev system-deps
 

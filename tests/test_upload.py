@@ -48,7 +48,8 @@ def _snapshot(root: Path) -> dict[str, str]:
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    # huggingface_hub also reads TRANSFORMERS_OFFLINE as offline mode
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and k != "TRANSFORMERS_OFFLINE"}
     base = {**base, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1", "HF_HOME": str(HF_HOME), **(env or {})}
     base = {k: v for k, v in base.items() if v is not None}  # None: unset
     return subprocess.run(

@@ -48,7 +48,7 @@ from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from medsyn.answers import extract_answer
-from medsyn.backends.cache import ResponseCache, request_key
+from medsyn.backends.cache import ResponseCache, request_key, responses_dir
 from medsyn.prompts import interleave
 
 logger = logging.getLogger(__name__)
