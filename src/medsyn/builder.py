@@ -32,7 +32,7 @@ CITATION = """\
 
 @dataclass
 class MedsynConfig(datasets.BuilderConfig):
-    """A language config. ``skip_validation`` is for callers that validated the folder already."""
+    """A language config. ``skip_validation`` is for callers that validated the folder already (the writer)."""
 
     skip_validation: bool = False
 
@@ -57,14 +57,13 @@ class MedsynBuilder(datasets.GeneratorBasedBuilder):
     def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
         if not self.config.data_dir:
             raise ValueError("MedsynBuilder needs data_dir=<raw case folder>")
+        if not self.config.skip_validation:
+            load_raw(self.config.data_dir)  # raises InvalidDatasetError listing every problem, before any row
         return [datasets.SplitGenerator(name=datasets.Split.TEST, gen_kwargs={"raw_dir": self.config.data_dir})]
 
     def _generate_examples(self, raw_dir: str) -> Iterator[tuple[str, dict[str, Any]]]:
         root = Path(raw_dir)
-        if self.config.skip_validation:
-            cases = {p.name: json.loads((p / CASE_FILE).read_text(encoding="utf-8")) for p in _case_folders(root)}
-        else:
-            cases = load_raw(root)
+        cases = {p.name: json.loads((p / CASE_FILE).read_text(encoding="utf-8")) for p in _case_folders(root)}
         for case_id in sorted(cases):
             case = cases[case_id]
             if case["language"] == self.config.name:

@@ -1,0 +1,39 @@
+"""dataset_builder/medsyn_builder.py: the GeneratorBasedBuilder driven from code, as datasets 5 allows."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from medsyn.validation import InvalidDatasetError
+
+ENTRY = Path(__file__).resolve().parents[1] / "dataset_builder" / "medsyn_builder.py"
+
+
+@pytest.fixture(scope="module")
+def entry():
+    spec = importlib.util.spec_from_file_location("medsyn_builder", ENTRY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_builder_yields_one_language_per_config(entry, fixture_raw: Path, tmp_path: Path) -> None:
+    for lang, ids in {"en": ["en-0001", "en-0002"], "zh": ["zh-0001"]}.items():
+        builder = entry.MedsynBuilder(config_name=lang, data_dir=str(fixture_raw), cache_dir=str(tmp_path / lang))
+        builder.download_and_prepare()
+        ds = builder.as_dataset(split="test")
+        assert ds["case_id"] == ids and set(ds["language"]) == {lang}
+
+
+def test_builder_validates_on_its_own(entry, raw_copy: Path, tmp_path: Path) -> None:
+    case = raw_copy / "en-0001" / "case.json"
+    data = json.loads(case.read_text())
+    data["visual_evidence"][0]["type"] = "xray"
+    case.write_text(json.dumps(data))
+    builder = entry.MedsynBuilder(config_name="en", data_dir=str(raw_copy), cache_dir=str(tmp_path))
+    with pytest.raises(InvalidDatasetError, match=r"en-0001: visual_evidence\[0\]\.type: unknown CE type 'xray'"):
+        builder.download_and_prepare()
