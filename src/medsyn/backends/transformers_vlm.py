@@ -158,8 +158,9 @@ class MedsynVLM(LightevalModel):
     # --- batching, caching -------------------------------------------------------------
 
     def _run(self, docs: list[Doc], kind: str, compute) -> list[ModelResponse]:
-        keys = [self._key(doc, kind) for doc in docs]
-        results: list[dict | None] = [self._cache.get(k) if self.config.use_response_cache else None for k in keys]
+        use_cache = self.config.use_response_cache
+        keys = [self._key(doc, kind) for doc in docs] if use_cache else []  # hashing every image costs time
+        results: list[dict | None] = [self._cache.get(k) for k in keys] if use_cache else [None] * len(docs)
         todo = [i for i, r in enumerate(results) if r is None]
         self.stats["cache_hits"] += len(docs) - len(todo)
         # Longest first: similar lengths share a batch (little padding), and an out-of-memory error shows at once.
@@ -168,7 +169,7 @@ class MedsynVLM(LightevalModel):
         for batch in _chunks(todo, self.config.batch_size):
             for i, value in zip(batch, compute([docs[i] for i in batch])):
                 results[i] = value
-                if self.config.use_response_cache:
+                if use_cache:
                     self._cache.put(keys[i], value)
             self.stats["computed"] += len(batch)
             bar.update(len(batch))
