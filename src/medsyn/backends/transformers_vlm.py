@@ -264,7 +264,8 @@ class MedsynVLM(LightevalModel):
     @torch.inference_mode()
     def _encode_images(self, images: dict[str, Image.Image]) -> None:
         """Run the image processor and the vision tower once on ``images`` (by digest) and cache the features."""
-        processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt")
+        # device: torchvision-backed processors then resize and normalize on the GPU rather than the CPU
+        processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt", device=self.device)
         kwargs = {"pixel_values": processed["pixel_values"].to(self.device, self.model.dtype)}
         grids = processed.get("image_grid_thw")
         if grids is not None:
