@@ -114,7 +114,7 @@ def token_length(text: str) -> int:
     """Model-independent token count: each CJK character, word or punctuation mark is one token.
 
     >>> token_length("BP 120/80 mm Hg."), token_length("血压120/80")
-    (7, 6)
+    (7, 5)
     """
     return len(_TOKEN_RE.findall(text))
 

@@ -71,15 +71,10 @@ def _es(metrics: dict[str, Any], rows: list[Sample]) -> dict[str, Any]:
     empty = {"es_image": None, "es_text": None, "es_gap": None, "es_gap_ci": None, "evidence_sensitivity": {}}
     if not rows:
         return empty
-    import numpy as np
+    from .sensitivity import posterior
 
-    probs = []
-    for s in rows:
-        logp = np.asarray(s.logprobs, dtype=np.float64)
-        p = np.exp(logp - logp.max())
-        probs.append((p / p.sum()).tolist())
     r = metrics["evidence_sensitivity"].compute(
-        predictions=probs,
+        predictions=[posterior(s.logprobs) for s in rows],
         references=[OPTION_LETTERS.index(s.specific["answer"]) for s in rows],
         case_ids=[s.specific["case_id"] for s in rows],
         conditions=[s.specific["condition"] for s in rows],

@@ -28,6 +28,17 @@ SUM_TOLERANCE = 1e-4
 """A row whose probabilities sum further than this from 1 is not a distribution; closer rows are renormalized."""
 
 
+def posterior(logprobs: Sequence[float]) -> list[float]:
+    """The option distribution from option log-probabilities (normalised, numerically stable softmax).
+
+    >>> posterior([0.0, 0.0])
+    [0.5, 0.5]
+    """
+    logp = np.asarray(logprobs, dtype=np.float64)
+    p = np.exp(logp - logp.max())
+    return (p / p.sum()).tolist()
+
+
 def pairwise_divergence(p: np.ndarray, q: np.ndarray, gold: np.ndarray, kind: str = "js") -> np.ndarray:
     """Row-wise divergence between distributions ``p`` (with the CE) and ``q`` (without it).
 

@@ -123,12 +123,12 @@ class EsRecord(SampleLevelComputation):
     """Per sample: the record (case, condition, option posterior, gold) that ES aggregates."""
 
     def compute(self, doc: Doc, model_response, **kwargs) -> dict[str, dict]:
-        logprobs = np.asarray(model_response.logprobs, dtype=np.float64)
-        probs = np.exp(logprobs - logprobs.max())
+        from .sensitivity import posterior
+
         record = {
             "case_id": doc.specific["case_id"],
             "condition": doc.specific["condition"],
-            "probs": (probs / probs.sum()).tolist(),
+            "probs": posterior(model_response.logprobs),
             "gold": int(doc.gold_index),
         }
         return dict.fromkeys(ES_METRICS, record)

@@ -126,6 +126,7 @@ class MedsynVLM(LightevalModel):
             self.model.config, "image_token_index", None
         )
         self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0}
+        self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
         self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
         self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
 
@@ -328,6 +329,12 @@ class MedsynVLM(LightevalModel):
 
     def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
         """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
+        key = tuple(letters)
+        if key not in self._letter_ids:
+            self._letter_ids[key] = self._letter_token_ids(key)
+        return self._letter_ids[key]
+
+    def _letter_token_ids(self, letters: tuple[str, ...]) -> list[torch.Tensor]:
         tokenizer = self.processor.tokenizer
         ids = []
         for letter in letters:

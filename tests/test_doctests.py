@@ -1,0 +1,19 @@
+"""The examples in src/medsyn docstrings run as doctests, so they stay true."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import medsyn
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(medsyn.__path__, "medsyn."))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} doctest(s) failed in {name}"
