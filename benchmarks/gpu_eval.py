@@ -67,7 +67,7 @@ QWEN_SIZES = {
     ),
     "qwen2_5_vl_tiny": (
         dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-             max_position_embeddings=32768, vocab_size=4096,
+             max_position_embeddings=32768, vocab_size=4096, initializer_range=0.25,
              rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
         dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
              spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1]),
@@ -115,12 +115,11 @@ def _build_qwen(arch: str, folder: Path, device: str, dtype: torch.dtype):
     try:
         from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
 
-        video_processor = Qwen2VLVideoProcessor()
-    except ImportError:  # needs torchvision
-        video_processor = None
-    processor = Qwen2_5_VLProcessor(
-        image_processor=image_processor, tokenizer=tokenizer, video_processor=video_processor, chat_template=QWEN_TEMPLATE
-    )
+        processor = Qwen2_5_VLProcessor(
+            image_processor=image_processor, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(), chat_template=QWEN_TEMPLATE
+        )
+    except ImportError:  # the video processor needs torchvision; images need none
+        processor = _ImageOnlyQwenProcessor(image_processor, tokenizer, chat_template=QWEN_TEMPLATE)
     text, vision = QWEN_SIZES[arch]
     ids = {name: tokenizer.convert_tokens_to_ids(token) for name, token in [
         ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
@@ -139,6 +138,22 @@ def _build_qwen(arch: str, folder: Path, device: str, dtype: torch.dtype):
     config.save_pretrained(folder)
     processor.save_pretrained(folder)
     return model, processor
+
+
+def _image_only_qwen_processor_class():
+    from transformers import Qwen2_5_VLProcessor
+
+    class ImageOnlyQwenProcessor(Qwen2_5_VLProcessor):
+        """Qwen2.5-VL's processor without its video processor (which needs torchvision), for CPU tests."""
+
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    return ImageOnlyQwenProcessor
+
+
+def _ImageOnlyQwenProcessor(image_processor, tokenizer, chat_template: str):
+    return _image_only_qwen_processor_class()(image_processor, tokenizer, chat_template=chat_template)
 
 
 # --- the synthetic MEDSYN-shaped workload ------------------------------------------------

@@ -47,3 +47,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from medsyn.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def gpu_eval():
+    """benchmarks/gpu_eval.py as a module (its model builders and synthetic workload)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_eval.py"
+    spec = importlib.util.spec_from_file_location("gpu_eval", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_eval.py"
-
 
 @pytest.mark.slow
-def test_gpu_eval_runs_on_cpu_with_the_tiny_model(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("gpu_eval", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_gpu_eval_runs_on_cpu_with_the_tiny_model(gpu_eval, tmp_path: Path) -> None:
     out = tmp_path / "gpu_eval.json"
-    report = module.main([
+    report = gpu_eval.main([
         "--arch", "tiny", "--device", "cpu", "--cases", "2", "--image-px", "64", "--text-words", "60",
         "--gen-tokens", "2", "--lighteval-batch-sizes", "2", "--out", str(out),
     ])  # fmt: skip

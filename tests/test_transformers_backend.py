@@ -101,11 +101,13 @@ def test_cache_resumes_and_never_serves_stale_outputs(tiny_model: Path, rows: li
 def test_reusing_image_features_matches_the_plain_path(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
     docs = _es_docs(rows)
     settings = dict(model_name=str(tiny_model), batch_size=4, use_response_cache=False, response_cache_dir=str(tmp_path))
-    fast = MedsynVLM(VLMConfig(**settings))
+    fast = MedsynVLM(VLMConfig(**settings))  # batches of 4: each case's 1 + 2·|types| prompts span several
     plain = MedsynVLM(VLMConfig(**settings, reuse_image_features=False))
-    assert fast.fast_path and not plain.fast_path
+    assert fast.fast_path and fast.share_prefix and not plain.fast_path and not plain.share_prefix
     for a, b in zip(fast.loglikelihood(docs), plain.loglikelihood(docs)):
         np.testing.assert_allclose(np.exp(a.logprobs), np.exp(b.logprobs), atol=1e-5)
+    assert fast.stats["lm_tokens"] + fast.stats["lm_tokens_shared"] == plain.stats["lm_tokens"]
+    assert fast.stats["lm_tokens"] < 0.8 * plain.stats["lm_tokens"]  # the shared prefix ran once per case
     distinct = len({img.tobytes() for d in docs for img in d.images})
     assert fast.stats["images_encoded"] == distinct  # each distinct image through the vision tower once
     assert fast.stats["images_reused"] == sum(len(d.images) for d in docs) - distinct

@@ -20,15 +20,22 @@ import math
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+import numpy as np
 import torch
 from lighteval.models.abstract_model import LightevalModel, ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 from PIL import Image
 from tqdm.auto import tqdm
+from transformers import DynamicCache
 
 from ..prompts import interleave
 from .cache import ResponseCache, image_digest, request_key, responses_dir
+from .packed_attention import use_packed_vision_attention
+from .prefix_sharing import identity_sequence, plan_prefix_sharing
+
+SHARED_PREFIX_MODELS = ("llava", "qwen2_5_vl")
+"""Model types whose prefix sharing is tested equal to the plain path (positions and masks they need are known)."""
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +55,10 @@ class VLMConfig(ModelConfig):
     use_response_cache: bool = True
     reuse_image_features: bool = True
     """Encode each distinct image once and reuse its features across prompts (the ES conditions of a case)."""
+    share_prefix: bool = True
+    """Run the text a case's prompts share once, and each prompt only from where it differs (posteriors)."""
+    packed_vision_attention: bool = True
+    """Window attention of Qwen2.5-VL's vision tower in one SDPA call per window size, not one per window."""
     image_feature_cache_mb: int = 4096
 
     @classmethod
@@ -125,10 +136,18 @@ class MedsynVLM(LightevalModel):
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
             self.model.config, "image_token_index", None
         )
-        self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0}
+        self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0}
         self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
         self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
         self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
+        self.share_prefix = (
+            self.fast_path
+            and self.config.share_prefix
+            and self.model.config.model_type in SHARED_PREFIX_MODELS
+            and _accepts(self.model.forward, "cache")
+        )
+        if self.config.packed_vision_attention and "flash" not in self.config.attn_implementation:
+            use_packed_vision_attention(self.model)
 
     # --- LightevalModel interface -------------------------------------------------
 
@@ -164,10 +183,8 @@ class MedsynVLM(LightevalModel):
         results: list[dict | None] = [self._cache.get(k) for k in keys] if use_cache else [None] * len(docs)
         todo = [i for i, r in enumerate(results) if r is None]
         self.stats["cache_hits"] += len(docs) - len(todo)
-        # Longest first: similar lengths share a batch (little padding), and an out-of-memory error shows at once.
-        todo.sort(key=lambda i: -self._approx_length(docs[i]))
         bar = tqdm(total=len(todo), desc=f"medsyn {kind}", disable=not todo, leave=False)
-        for batch in _chunks(todo, self.config.batch_size):
+        for batch in self._batches(docs, todo, kind):
             for i, value in zip(batch, compute([docs[i] for i in batch])):
                 results[i] = value
                 if use_cache:
@@ -176,6 +193,25 @@ class MedsynVLM(LightevalModel):
             bar.update(len(batch))
         bar.close()
         return [self._response(doc, kind, r) for doc, r in zip(docs, results)]
+
+    def _batches(self, docs: list[Doc], todo: list[int], kind: str) -> Iterator[list[int]]:
+        """Longest first: similar lengths share a batch (little padding), and an out-of-memory error shows at once.
+        With prefix sharing a case's prompts stay in one batch (groups are packed up to the batch size)."""
+        todo = sorted(todo, key=lambda i: -self._approx_length(docs[i]))
+        if kind != "posterior" or not self.share_prefix:
+            yield from _chunks(todo, self.config.batch_size)
+            return
+        groups: dict[Any, list[int]] = {}
+        for i in todo:
+            groups.setdefault(_group_key(docs[i], i), []).append(i)
+        batch: list[int] = []
+        for members in groups.values():
+            if batch and len(batch) + len(members) > self.config.batch_size:
+                yield batch
+                batch = []
+            batch.extend(members)
+        if batch:
+            yield batch
 
     def _key(self, doc: Doc, kind: str) -> str:
         params = {"max_new_tokens": self._max_new_tokens(doc), "stop": list(doc.stop_sequences or [])} if kind == "generate" else {}
@@ -214,6 +250,21 @@ class MedsynVLM(LightevalModel):
         With ``reuse_images`` each distinct image is preprocessed and encoded once (then cached), and the
         inputs carry its features (``mm_encoder_outputs``) instead of pixels.
         """
+        texts, images = self._prompts(docs)
+        flat = [img for doc_images in images for img in doc_images]
+        if reuse_images and flat:
+            _, entries = self._image_entries(flat)
+            inputs = self._tokenize_expanded(texts, entries)
+            inputs["mm_encoder_outputs"] = _features_input([f for f, _ in entries])
+        else:
+            inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
+        self._check(docs, images, inputs)
+        if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
+            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}, flat
+
+    def _prompts(self, docs: Sequence[Doc]) -> tuple[list[str], list[list[Image.Image]]]:
+        """The chat-templated text of each doc (one image slot per image, at its CE) and its images after the budget."""
         texts, images = [], []
         for doc in docs:
             doc_images = [fit_to_budget(img, self.config.max_pixels) for img in (doc.images or [])]
@@ -228,27 +279,20 @@ class MedsynVLM(LightevalModel):
                 )
             )
             images.append(doc_images)
-        flat = [img for doc_images in images for img in doc_images]
-        if reuse_images and flat:
-            inputs = self._encode_reusing_images(texts, flat)
-        else:
-            inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
-        self._check(docs, images, inputs)
-        if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
-            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}, flat
+        return texts, images
 
-    def _encode_reusing_images(self, texts: list[str], images: list[Image.Image]) -> dict[str, Any]:
-        """Tokenize ``texts`` with each image slot expanded to its feature count, from the image cache."""
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
+    def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[tuple[torch.Tensor, torch.Tensor | None]]]:
+        """Digests and (features, grid) of ``images``; images not in the feature cache go through the vision tower once."""
         keys = [image_digest(img) for img in images]
         new = {key: img for key, img in zip(keys, images) if key not in self.features}
         if new:
             self._encode_images(new)
         self.stats["images_encoded"] += len(new)
         self.stats["images_reused"] += len(keys) - len(new)
-        entries = [self.features.get(key) for key in keys]
+        return keys, [self.features.get(key) for key in keys]
+
+    def _tokenize_expanded(self, texts: list[str], entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, Any]:
+        """Tokenize ``texts`` (left-padded) with each image slot expanded to its image's feature count."""
         token, slots = self.processor.image_token, iter(entries)
         expanded = []
         for text in texts:
@@ -259,7 +303,6 @@ class MedsynVLM(LightevalModel):
             inputs["image_grid_thw"] = torch.stack([grid for _, grid in entries])
         if getattr(self.processor, "return_mm_token_type_ids", False):
             inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids(inputs["input_ids"].tolist()))
-        inputs["mm_encoder_outputs"] = {"image": BaseModelOutputWithPooling(pooler_output=tuple(f for f, _ in entries))}
         return inputs
 
     @torch.inference_mode()
@@ -275,6 +318,7 @@ class MedsynVLM(LightevalModel):
             if _accepts(self.model.model.get_image_features, name):
                 kwargs[name] = getattr(self.model.config, name)
         encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
+        grids = None if grids is None else grids.cpu()  # positions are computed on the host
         for i, (key, features) in enumerate(zip(images, encoded)):
             self.features.put(key, (features, None if grids is None else grids[i]))
 
@@ -317,15 +361,115 @@ class MedsynVLM(LightevalModel):
 
     @torch.inference_mode()
     def _posterior_batch(self, docs: list[Doc]) -> list[dict]:
-        inputs, _ = self.encode(docs, reuse_images=self.fast_path)
-        logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :].double()
-        logp = torch.log_softmax(logits, dim=-1)
+        if self.share_prefix:
+            logits = self._shared_prefix_logits(docs)
+        else:
+            inputs, _ = self.encode(docs, reuse_images=self.fast_path)
+            self.stats["lm_tokens"] += int(inputs["attention_mask"].sum())
+            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :]
+        logp = torch.log_softmax(logits.double(), dim=-1)
         values = []
         for row, doc in enumerate(docs):
             letter_logp = torch.stack([torch.logsumexp(logp[row, ids], 0) for ids in self.letter_token_ids(doc.choices)])
             posterior = torch.log_softmax(letter_logp, dim=0)
             values.append({"logprobs": posterior.tolist()})
         return values
+
+    def _shared_prefix_logits(self, docs: list[Doc]) -> torch.Tensor:
+        """Next-token logits after each prompt, with the prefix a case's prompts share computed once.
+
+        Each group's anchor runs in full and keeps its key/value cache; each other prompt runs only
+        its own suffix, right-padded, over the anchor's cache masked to the prefix they share
+        (:mod:`.prefix_sharing`). Positions are those of the whole prompt.
+        """
+        texts, images = self._prompts(docs)
+        keys, entries = self._image_entries([img for doc_images in images for img in doc_images])
+        inputs = self._tokenize_expanded(texts, entries)
+        self._check(docs, images, inputs)
+        ids = [row[mask.bool()] for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
+        codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
+        bounds = np.cumsum([0] + [len(doc_images) for doc_images in images])
+        doc_images = [range(bounds[i], bounds[i + 1]) for i in range(len(docs))]
+        identities = [
+            identity_sequence(ids[i].tolist(), self.image_token_id, [codes[keys[j]] for j in doc_images[i]])
+            for i in range(len(docs))
+        ]
+        anchors, members = plan_prefix_sharing(identities, [_group_key(doc, i) for i, doc in enumerate(docs)])
+        positions = [self._positions(ids[i], [entries[j][1] for j in doc_images[i]]) for i in range(len(docs))]
+        features = [[entries[j][0] for j in doc_images[i]] for i in range(len(docs))]
+        logits: list[torch.Tensor | None] = [None] * len(docs)
+
+        anchor_logits, cache = self._forward_rows(
+            [ids[a] for a in anchors], [positions[a] for a in anchors], [f for a in anchors for f in features[a]], keep_cache=True
+        )
+        for row, a in enumerate(anchors):
+            logits[a] = anchor_logits[row]
+        self.stats["lm_tokens"] += sum(len(ids[a]) for a in anchors)
+        anchor_row = {a: row for row, a in enumerate(anchors)}
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        for chunk in _chunks(members, self.config.batch_size):
+            past = max(shared for _, _, shared in chunk)
+            rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)
+            past_cache = DynamicCache([(k[rows, :, :past], v[rows, :, :past]) for k, v in layers])
+            past_mask = (torch.arange(past)[None, :] < torch.tensor([shared for _, _, shared in chunk])[:, None]).long()
+            suffix_features = [  # the images after the shared prefix (never split by it: image codes differ per image)
+                f for i, _, shared in chunk for f, start in zip(features[i], _image_starts(ids[i], self.image_token_id, features[i]))
+                if start >= shared
+            ]
+            member_logits, _ = self._forward_rows(
+                [ids[i][shared:] for i, _, shared in chunk],
+                [positions[i][:, shared:] for i, _, shared in chunk],
+                suffix_features,
+                past=past_cache,
+                past_mask=past_mask,
+            )
+            for row, (i, _, shared) in enumerate(chunk):
+                logits[i] = member_logits[row]
+                self.stats["lm_tokens"] += len(ids[i]) - shared
+                self.stats["lm_tokens_shared"] += shared
+        return torch.stack(logits)
+
+    def _positions(self, ids: torch.Tensor, grids: list[torch.Tensor | None]) -> torch.Tensor:
+        """Position ids of one whole prompt, (axes, tokens): Qwen's 3-axis rotary positions, else 0..n-1."""
+        rope_index = getattr(self.model.model, "get_rope_index", None)
+        if rope_index is None:
+            return torch.arange(len(ids))[None]
+        types = (ids == self.image_token_id).int()[None]
+        grid = torch.stack(grids) if grids else None
+        return rope_index(ids[None], mm_token_type_ids=types, image_grid_thw=grid)[0][:, 0]
+
+    def _forward_rows(
+        self,
+        ids: list[torch.Tensor],
+        positions: list[torch.Tensor],
+        features: list[torch.Tensor],
+        past: Any = None,
+        past_mask: torch.Tensor | None = None,
+        keep_cache: bool = False,
+    ) -> tuple[torch.Tensor, Any]:
+        """Right-padded rows (after ``past`` where given); the logits after each row's last token, and the cache."""
+        batch, width = len(ids), max(len(x) for x in ids)
+        input_ids = torch.full((batch, width), self.processor.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        position_ids = torch.zeros((positions[0].shape[0], batch, width), dtype=torch.long)
+        for row, (x, p) in enumerate(zip(ids, positions)):
+            input_ids[row, : len(x)], mask[row, : len(x)], position_ids[:, row, : len(x)] = x, 1, p
+        last = torch.tensor([len(x) - 1 for x in ids])
+        keep = torch.unique(last)
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": (mask if past_mask is None else torch.cat([past_mask, mask], dim=1)).to(self.device),
+            "position_ids": (position_ids[0] if position_ids.shape[0] == 1 else position_ids).to(self.device),
+            "use_cache": keep_cache,
+            "logits_to_keep": keep.to(self.device),
+        }
+        if past is not None:
+            kwargs["cache"] = past
+        if features:
+            kwargs["mm_encoder_outputs"] = _features_input(features)
+        out = self.model(**kwargs)
+        logits = out.logits[torch.arange(batch, device=self.device), torch.searchsorted(keep, last).to(self.device)]
+        return logits, out.cache if keep_cache else None
 
     def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
         """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
@@ -391,6 +535,26 @@ def _count_images(inputs) -> int | None:
         return int(inputs["image_grid_thw"].shape[0])
     pixel_values = inputs["pixel_values"]
     return int(pixel_values.shape[0]) if pixel_values.dim() == 4 else None
+
+
+def _features_input(features: list[torch.Tensor]) -> dict[str, Any]:
+    """Precomputed image features as the models' ``mm_encoder_outputs`` argument."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    return {"image": BaseModelOutputWithPooling(pooler_output=tuple(features))}
+
+
+def _image_starts(ids: torch.Tensor, image_token_id: int, features: list[torch.Tensor]) -> list[int]:
+    """For each image of a prompt, the position of its first placeholder token."""
+    starts = torch.nonzero(ids == image_token_id).flatten()
+    offsets = np.cumsum([0] + [f.shape[0] for f in features[:-1]])
+    return [int(starts[o]) for o in offsets]
+
+
+def _group_key(doc: Doc, index: int) -> Any:
+    """Prompts that may share a prefix: those of one case."""
+    case_id = (doc.specific or {}).get("case_id")
+    return ("case", case_id) if case_id is not None else ("doc", index)
 
 
 def _doc_name(doc: Doc) -> str:

@@ -1,0 +1,70 @@
+"""The fast path on a tiny random Qwen2.5-VL (3-axis rotary positions, windowed vision attention) on CPU.
+
+The posteriors of the fast path (packed vision attention, image features reused, the shared
+prefix of a case run once) must equal the plain path's: one prompt at a time, pixels through the
+stock vision tower.
+"""
+
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+import torch
+
+from medsyn.backends.packed_attention import PACKED_ATTENTION, use_packed_vision_attention
+from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
+
+
+@pytest.fixture(scope="module")
+def qwen(gpu_eval, tmp_path_factory: pytest.TempPathFactory):
+    folder = tmp_path_factory.mktemp("qwen")
+    model, processor = gpu_eval.build_model("qwen2_5_vl_tiny", folder, "cpu", torch.float32)
+    return folder, model, processor
+
+
+@pytest.fixture(scope="module")
+def docs(gpu_eval) -> list:
+    rows = gpu_eval.synthetic_rows(2, 8, 112, 60)
+    rows[1]["images"][3] = rows[1]["images"][3].resize((150, 90))  # uneven windows and grids
+    return gpu_eval.workloads(rows)["es_sweep"]
+
+
+def _backend(qwen, **settings) -> MedsynVLM:
+    folder, model, processor = qwen
+    config = VLMConfig(model_name=str(folder), device="cpu", dtype="float32", use_response_cache=False, **settings)
+    return MedsynVLM(config, model=model, processor=processor)
+
+
+def test_packed_vision_attention_equals_the_stock_tower(qwen, docs) -> None:
+    _, model, processor = qwen
+    images = list(docs[0].images) + [docs[-1].images[3]]
+    pixels = processor.image_processor(images=images, return_tensors="pt")
+
+    def features() -> torch.Tensor:
+        with torch.inference_mode():
+            out = model.model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"], return_dict=True)
+        return torch.cat(out.pooler_output)
+
+    model.set_attn_implementation({"vision_config": "sdpa"})
+    stock = features()
+    assert use_packed_vision_attention(model)
+    assert model.config.vision_config._attn_implementation == PACKED_ATTENTION
+    assert model.config.text_config._attn_implementation == "sdpa"
+    torch.testing.assert_close(features(), stock, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("batch_size", [4, 32])  # a case split over batches; several cases in one batch
+def test_fast_path_posteriors_equal_the_plain_path(qwen, docs, batch_size: int) -> None:
+    qwen[1].set_attn_implementation({"vision_config": "sdpa"})  # the stock tower (another test may have switched it)
+    plain = _backend(qwen, batch_size=1, reuse_image_features=False, packed_vision_attention=False)
+    assert not plain.fast_path and not plain.share_prefix
+    reference = [np.exp(r.logprobs) for r in plain.loglikelihood(docs)]
+    fast = _backend(qwen, batch_size=batch_size)
+    assert fast.share_prefix and qwen[1].config.vision_config._attn_implementation == PACKED_ATTENTION
+    posteriors = [np.exp(r.logprobs) for r in fast.loglikelihood(docs)]
+    np.testing.assert_allclose(posteriors, reference, atol=1e-5)
+    assert np.ptp(reference[:9], axis=0).max() > 0.05, "posteriors do not depend on the condition"
+    assert fast.stats["lm_tokens"] + fast.stats["lm_tokens_shared"] == plain.stats["lm_tokens"]
+    assert fast.stats["lm_tokens"] < 0.7 * plain.stats["lm_tokens"]
+    assert fast.stats["images_encoded"] == len({d.images[i].tobytes() for d in docs for i in range(len(d.images))})
