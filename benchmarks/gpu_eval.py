@@ -4,7 +4,9 @@
     tower re-run for every prompt), at its best batch size;
 (b) per-prompt generation as VLMEvalKit does it (batch 1, images interleaved);
 (c) MEDSYN's backend: the answer posterior from one forward pass, length-sorted batches, bf16 + SDPA,
-    each distinct image encoded once and reused across the conditions of its case.
+    each distinct image encoded once and reused across the conditions of its case, the prompt prefix a
+    case's conditions share run once, Qwen2.5-VL's window attention batched (``--ablations`` times it
+    without the last two as well).
 
 The model is a real-size architecture with random weights (``--arch qwen2_5_vl_7b``; nothing can be
 downloaded on the GPU machine and the speed does not depend on the weights) or the tiny Llava
@@ -14,8 +16,11 @@ paths generate ``--gen-tokens`` tokens (random weights never stop early).
 
 MFU = necessary model FLOPs / (seconds x peak): the vision tower once per distinct image, the language
 model over every prompt's tokens (2·params·tokens + causal attention), against the dense bf16 peak
-(989 TFLOP/s for H100 and H200). It also checks that the fast path's posteriors equal those of the plain
-one-prompt-at-a-time path.
+(989 TFLOP/s for H100 and H200). Prefix sharing skips some of those tokens, so MFU credits it; ``hfu``
+counts only the language-model tokens actually run (attention scaled by their share). The peers (a)
+and (b) run the stock vision tower (SDPA per window). It also checks that the fast path's posteriors
+equal those of the plain one-prompt-at-a-time path (stock tower). ``--profile FILE`` writes a
+torch.profiler table of one ES batch of ours.
 
     python benchmarks/gpu_eval.py --arch qwen2_5_vl_7b --cases 8            # on the GPU
     python benchmarks/gpu_eval.py --arch tiny --cases 2 --device cpu        # anywhere
@@ -198,8 +203,11 @@ def _params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def necessary_flops(model, docs: list, prompt_tokens: list[int], patches_per_image: int) -> float:
-    """Vision tower once per distinct image + language model over every prompt's tokens (causal attention)."""
+def necessary_flops(model, docs: list, prompt_tokens: list[int], patches_per_image: int, lm_share: float = 1.0) -> float:
+    """Vision tower once per distinct image + language model over every prompt's tokens (causal attention).
+
+    ``lm_share`` < 1 counts only that share of the language model's work (the tokens actually run).
+    """
     text_config = getattr(model.config, "text_config", model.config)
     language = model.model.language_model
     n_lm = _params(language) - language.get_input_embeddings().weight.numel()
@@ -207,7 +215,13 @@ def necessary_flops(model, docs: list, prompt_tokens: list[int], patches_per_ima
     distinct = {id(img) for d in docs for img in d.images}
     d_model, layers = text_config.hidden_size, text_config.num_hidden_layers
     lm = sum(2 * n_lm * t + 2 * layers * t * t * d_model for t in prompt_tokens)
-    return lm + len(distinct) * 2 * _params(vision) * patches_per_image
+    return lm * lm_share + len(distinct) * 2 * _params(vision) * patches_per_image
+
+
+def stock_vision_attention(model) -> None:
+    """The vision tower as transformers runs it with SDPA (undoes the backend's packed window attention)."""
+    if getattr(model.config, "vision_config", None) is not None:
+        model.set_attn_implementation({"vision_config": "sdpa"})
 
 
 # --- the three paths ----------------------------------------------------------------------
@@ -255,11 +269,27 @@ def vlmevalkit_path(ours: MedsynVLM, docs: list, gen_tokens: int) -> list[str]:
     texts = []
     with torch.inference_mode():
         for doc in docs:
-            inputs, _ = ours.encode([doc])
+            inputs = ours.encode([doc])
             inputs.pop("position_ids", None)
             out = ours.model.generate(**inputs, max_new_tokens=gen_tokens, min_new_tokens=gen_tokens, do_sample=False)
             texts.append(ours.processor.tokenizer.decode(out[0, inputs["input_ids"].shape[1] :]))
     return texts
+
+
+def profile_batch(backend: MedsynVLM, docs: list, out: Path) -> None:
+    """A torch.profiler table (top operators by device time, else host time) of one batch of ``docs``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    backend.features = type(backend.features)(backend.features.max_bytes)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=activities, record_shapes=False) as prof:
+        backend.loglikelihood(docs)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(prof.key_averages().table(sort_by=sort, row_limit=45) + "\n")
+    print(f"wrote {out}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -275,6 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--lighteval-batch-sizes", default="1,4,8")
     parser.add_argument("--vlmeval-cases", type=int, default=1, help="cases whose prompts path (b) runs (it is slow)")
     parser.add_argument("--check-cases", type=int, default=2, help="cases whose posteriors are checked against the plain path")
+    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / packed vision attention")
+    parser.add_argument("--profile", type=Path, default=None, help="write a torch.profiler table of one ES batch of ours here")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -283,10 +315,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="medsyn-gpu-eval-"))
     model, processor = build_model(args.arch, folder, args.device, dtype)
     settings = dict(model_name=str(folder), device=args.device, dtype=dtype_name, use_response_cache=False)
-    ours = MedsynVLM(VLMConfig(**settings, batch_size=args.batch_size), model=model, processor=processor)
     rows = synthetic_rows(args.cases, args.images, args.image_px, args.text_words)
     work = workloads(rows)
-    tokens = {name: [int(ours.encode([d])[0]["attention_mask"].sum()) for d in docs] for name, docs in work.items()}
+    encoder = MedsynVLM(VLMConfig(**settings, packed_vision_attention=False), model=model, processor=processor)
+    tokens = {name: [int(encoder.encode([d])["attention_mask"].sum()) for d in docs] for name, docs in work.items()}
     grid = args.image_px // 14 if args.arch != "tiny" else 32 // 8
     patches = grid * grid
 
@@ -301,32 +333,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }  # fmt: skip
     peak = PEAK_BF16_FLOPS if args.device.startswith("cuda") else None
 
-    def record(path: str, name: str, docs: list, seconds: float, memory: float | None) -> None:
+    def record(path: str, name: str, docs: list, seconds: float, memory: float | None) -> dict:
         flops = necessary_flops(model, docs, tokens[name], patches)
-        report["paths"].setdefault(path, {})[name] = {
+        entry = report["paths"].setdefault(path, {})[name] = {
             "seconds": round(seconds, 3), "prompts": len(docs), "cases_per_s": round(len({d.specific["case_id"] for d in docs}) / seconds, 4),
             "prompts_per_s": round(len(docs) / seconds, 3), "prefill_tokens_per_s": round(sum(tokens[name][: len(docs)]) / seconds, 1),
             "peak_gpu_mem_gib": None if memory is None else round(memory, 2),
             "mfu": None if peak is None else round(flops / (seconds * peak), 4),
         }  # fmt: skip
-        print(f"{path:22s} {name:9s} {len(docs):4d} prompts {seconds:8.2f} s  {len(docs) / seconds:7.2f} prompts/s", flush=True)
+        print(f"{path:28s} {name:9s} {len(docs):4d} prompts {seconds:8.2f} s  {len(docs) / seconds:7.2f} prompts/s", flush=True)
+        return entry
 
-    # warm-up (kernels, allocator) on one case, outside every timing
-    ours.loglikelihood(work["es_sweep"][: 1 + 2 * len(CE_TYPES)])
+    def run_ours(path: str, backend: MedsynVLM) -> dict[str, list]:
+        backend.loglikelihood(work["es_sweep"][: 1 + 2 * len(CE_TYPES)])  # warm-up (kernels, allocator), untimed
+        posteriors = {}
+        for name, docs in work.items():
+            backend.features = type(backend.features)(backend.features.max_bytes)  # nothing encoded before the timing
+            backend.stats.update(images_encoded=0, lm_tokens=0, lm_tokens_shared=0)
+            out, seconds, memory = timed(lambda: backend.loglikelihood(docs), args.device)
+            entry = record(path, name, docs, seconds, memory)
+            run, shared = backend.stats["lm_tokens"], backend.stats["lm_tokens_shared"]
+            entry.update(images_encoded=backend.stats["images_encoded"], lm_tokens_run=run, lm_tokens_shared=shared)
+            if peak is not None:
+                executed = necessary_flops(model, docs, tokens[name], patches, lm_share=run / (run + shared))
+                entry["hfu"] = round(executed / (seconds * peak), 4)
+            posteriors[name] = [np.exp(r.logprobs) for r in out]
+        return posteriors
 
-    # (c) ours
-    for name, docs in work.items():
-        ours.features = type(ours.features)(ours.features.max_bytes)  # nothing encoded before the timing
-        ours.stats["images_encoded"] = 0
-        posteriors, seconds, memory = timed(lambda: ours.loglikelihood(docs), args.device)
-        record("ours", name, docs, seconds, memory)
-        report["paths"]["ours"][name]["images_encoded"] = ours.stats["images_encoded"]
-        if name == "es_sweep":
-            fast = [np.exp(r.logprobs) for r in posteriors]
+    # (c) ours, and without its parts where asked
+    ours_settings = dict(settings, batch_size=args.batch_size)
+    if args.ablations:
+        run_ours("ours_no_prefix_sharing", MedsynVLM(VLMConfig(**ours_settings, share_prefix=False), model=model, processor=processor))
+        stock_vision_attention(model)
+        run_ours("ours_stock_vision_attention", MedsynVLM(VLMConfig(**ours_settings, packed_vision_attention=False), model=model, processor=processor))
+    ours = MedsynVLM(VLMConfig(**ours_settings), model=model, processor=processor)
+    fast = run_ours("ours", ours)["es_sweep"]
+    if args.profile:
+        profile_batch(ours, work["es_sweep"][: args.batch_size], args.profile)
 
-    # posteriors of the plain path (one prompt at a time, vision re-run) on the same prompts
+    # posteriors of the plain path (one prompt at a time, stock vision tower re-run) on the same prompts
+    stock_vision_attention(model)
     check = work["es_sweep"][: args.check_cases * (1 + 2 * len(CE_TYPES))]
-    plain = MedsynVLM(VLMConfig(**settings, batch_size=1, reuse_image_features=False), model=model, processor=processor)
+    plain = MedsynVLM(VLMConfig(**settings, batch_size=1, reuse_image_features=False, packed_vision_attention=False), model=model, processor=processor)
     reference = [np.exp(r.logprobs) for r in plain.loglikelihood(check)]
     report["posterior_max_abs_diff_vs_plain"] = float(max(np.abs(a - b).max() for a, b in zip(fast, reference)))
 
@@ -357,8 +405,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model.float()
         fp32 = dict(settings, dtype="float32")
         fast32 = MedsynVLM(VLMConfig(**fp32, batch_size=args.batch_size), model=model, processor=processor)
-        plain32 = MedsynVLM(VLMConfig(**fp32, batch_size=1, reuse_image_features=False), model=model, processor=processor)
-        pairs = zip(fast32.loglikelihood(check), plain32.loglikelihood(check))
+        fast_check = fast32.loglikelihood(check)
+        stock_vision_attention(model)
+        plain32 = MedsynVLM(VLMConfig(**fp32, batch_size=1, reuse_image_features=False, packed_vision_attention=False), model=model, processor=processor)
+        pairs = zip(fast_check, plain32.loglikelihood(check))
         report["posterior_max_abs_diff_vs_plain_fp32"] = float(max(np.abs(np.exp(a.logprobs) - np.exp(b.logprobs)).max() for a, b in pairs))
     else:
         report["posterior_max_abs_diff_vs_plain_fp32"] = report["posterior_max_abs_diff_vs_plain"]
@@ -368,8 +418,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["fdx_speedup_vs_lighteval"] = round(rate("ours", "fdx_full") / rate(best["fdx_full"], "fdx_full"), 2)
     report["es_speedup_vs_vlmevalkit"] = round(rate("ours", "es_sweep") / rate("vlmevalkit", "es_sweep"), 2)
     report["mfu"] = report["paths"]["ours"]["es_sweep"]["mfu"]
+    report["hfu"] = report["paths"]["ours"]["es_sweep"].get("hfu")
     print(json.dumps({k: report[k] for k in ("es_speedup_vs_lighteval", "fdx_speedup_vs_lighteval", "es_speedup_vs_vlmevalkit",
-                                              "mfu", "posterior_max_abs_diff_vs_plain", "posterior_max_abs_diff_vs_plain_fp32")}))  # fmt: skip
+                                              "mfu", "hfu", "posterior_max_abs_diff_vs_plain", "posterior_max_abs_diff_vs_plain_fp32")}))  # fmt: skip
     out = args.out or RESULTS / f"gpu_eval_{args.arch}_{(report['gpu'] or 'cpu').replace(' ', '_')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")

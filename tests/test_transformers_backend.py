@@ -46,7 +46,7 @@ def test_posteriors_are_distributions_and_batch_invariant(model: MedsynVLM, rows
 
 def test_image_tokens_match_the_images_shown(model: MedsynVLM, rows: list[dict]) -> None:
     for doc in _es_docs(rows):
-        inputs, _ = model.encode([doc])
+        inputs = model.encode([doc])
         shown = int((inputs["input_ids"] == model.image_token_id).sum())
         per_image = 16  # 32x32 pixels in 8x8 patches, CLS dropped ("default" strategy)
         assert shown == per_image * len(doc.images) == per_image * doc.specific["n_images"]
@@ -119,3 +119,17 @@ def test_max_pixels_downscales_images(model: MedsynVLM) -> None:
     small = fit_to_budget(Image.new("RGB", (2000, 1000)), 500_000)
     assert small.width * small.height <= 500_000 and abs(small.width / small.height - 2) < 0.01
     assert fit_to_budget(Image.new("L", (10, 10)), 500_000).size == (10, 10)
+
+
+def test_max_pixels_reaches_both_paths(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
+    docs = _es_docs(rows)[:9]
+    settings = dict(model_name=str(tiny_model), batch_size=4, use_response_cache=False, response_cache_dir=str(tmp_path))
+    budget = dict(settings, max_pixels=200)  # the tiny model's 32x32 inputs come from ~14x14 images
+    fast, plain = MedsynVLM(VLMConfig(**budget)), MedsynVLM(VLMConfig(**budget, reuse_image_features=False))
+    full = MedsynVLM(VLMConfig(**settings))
+    def posteriors(backend: MedsynVLM) -> np.ndarray:
+        return np.concatenate([np.exp(r.logprobs) for r in backend.loglikelihood(docs)])
+
+    small = posteriors(fast)
+    np.testing.assert_allclose(small, posteriors(plain), atol=1e-5)
+    assert np.abs(small - posteriors(full)).max() > 1e-4

@@ -243,9 +243,8 @@ class MedsynVLM(LightevalModel):
 
     # --- the model -----------------------------------------------------------------------
 
-    def encode(self, docs: Sequence[Doc], reuse_images: bool = False) -> tuple[dict[str, Any], list[Image.Image]]:
-        """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5,
-        and the images they show (after the pixel budget), in prompt order.
+    def encode(self, docs: Sequence[Doc], reuse_images: bool = False) -> dict[str, Any]:
+        """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5.
 
         With ``reuse_images`` each distinct image is preprocessed and encoded once (then cached), and the
         inputs carry its features (``mm_encoder_outputs``) instead of pixels.
@@ -257,17 +256,18 @@ class MedsynVLM(LightevalModel):
             inputs = self._tokenize_expanded(texts, entries)
             inputs["mm_encoder_outputs"] = _features_input([f for f, _ in entries])
         else:
+            flat = [fit_to_budget(img, self.config.max_pixels) for img in flat]
             inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
         self._check(docs, images, inputs)
         if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
             inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}, flat
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
 
     def _prompts(self, docs: Sequence[Doc]) -> tuple[list[str], list[list[Image.Image]]]:
-        """The chat-templated text of each doc (one image slot per image, at its CE) and its images after the budget."""
+        """The chat-templated text of each doc (one image slot per image, at its CE) and its images (before the budget)."""
         texts, images = [], []
         for doc in docs:
-            doc_images = [fit_to_budget(img, self.config.max_pixels) for img in (doc.images or [])]
+            doc_images = list(doc.images or [])
             try:
                 parts = interleave(doc.query, doc_images)
             except ValueError as exc:
@@ -282,9 +282,11 @@ class MedsynVLM(LightevalModel):
         return texts, images
 
     def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[tuple[torch.Tensor, torch.Tensor | None]]]:
-        """Digests and (features, grid) of ``images``; images not in the feature cache go through the vision tower once."""
-        keys = [image_digest(img) for img in images]
-        new = {key: img for key, img in zip(keys, images) if key not in self.features}
+        """Digests and (features, grid) of ``images``; images not in the feature cache are fitted to the pixel
+        budget and go through the vision tower once."""
+        digests: dict[int, str] = {}  # the conditions of a case often hold the same image objects
+        keys = [digests[id(img)] if id(img) in digests else digests.setdefault(id(img), image_digest(img)) for img in images]
+        new = {key: fit_to_budget(img, self.config.max_pixels) for key, img in zip(keys, images) if key not in self.features}
         if new:
             self._encode_images(new)
         self.stats["images_encoded"] += len(new)
@@ -345,7 +347,7 @@ class MedsynVLM(LightevalModel):
 
     @torch.inference_mode()
     def _generate_batch(self, docs: list[Doc]) -> list[dict]:
-        inputs, _ = self.encode(docs)
+        inputs = self.encode(docs)
         inputs.pop("position_ids", None)  # generate derives positions from the attention mask
         max_new = max(self._max_new_tokens(doc) for doc in docs)
         out = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
@@ -364,7 +366,7 @@ class MedsynVLM(LightevalModel):
         if self.share_prefix:
             logits = self._shared_prefix_logits(docs)
         else:
-            inputs, _ = self.encode(docs, reuse_images=self.fast_path)
+            inputs = self.encode(docs, reuse_images=self.fast_path)
             self.stats["lm_tokens"] += int(inputs["attention_mask"].sum())
             logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :]
         logp = torch.log_softmax(logits.double(), dim=-1)
@@ -400,13 +402,13 @@ class MedsynVLM(LightevalModel):
         logits: list[torch.Tensor | None] = [None] * len(docs)
 
         anchor_logits, cache = self._forward_rows(
-            [ids[a] for a in anchors], [positions[a] for a in anchors], [f for a in anchors for f in features[a]], keep_cache=True
+            [ids[a] for a in anchors], [positions[a] for a in anchors], [f for a in anchors for f in features[a]], keep_cache=bool(members)
         )
         for row, a in enumerate(anchors):
             logits[a] = anchor_logits[row]
         self.stats["lm_tokens"] += sum(len(ids[a]) for a in anchors)
         anchor_row = {a: row for row, a in enumerate(anchors)}
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        layers = [(layer.keys, layer.values) for layer in cache.layers] if members else []
         for chunk in _chunks(members, self.config.batch_size):
             past = max(shared for _, _, shared in chunk)
             rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)

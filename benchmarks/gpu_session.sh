@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One device call for issue 8: everything benchmarks/gpu_eval.py measures, on the GPU machine.
+# Carry .gpu (built here by `bash benchmarks/gpu_bundle.sh`); figures, the profile and the log go to $OUT:
+#   run(command="bash benchmarks/gpu_session.sh", carry=[".gpu"], timeout_s=540)
+# ARCH, BATCH_SIZE, EXTRA (more gpu_eval.py arguments), PYTHON and BUNDLE override the defaults.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-benchmarks/results}"
+bundle="${BUNDLE:-$PWD/.gpu}"
+mkdir -p "$out"
+export PYTHONPATH="$bundle/site:$bundle/stubs:$PWD/src" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=true
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$out/gpu.txt"
+"${PYTHON:-python3}" benchmarks/gpu_eval.py --arch "${ARCH:-qwen2_5_vl_7b}" --cases 8 --batch-size "${BATCH_SIZE:-32}" \
+  --lighteval-batch-sizes 8,16,32 --ablations --profile "$out/profile_es_batch_$gpu.txt" \
+  --out "$out/gpu_eval_${ARCH:-qwen2_5_vl_7b}_$gpu.json" ${EXTRA:-} 2>&1 | tr '\r' '\n' | grep -v "it/s]" | tee "$out/gpu_eval.log"
