@@ -13,6 +13,7 @@ import torch
 
 from medsyn.backends.packed_attention import PACKED_ATTENTION, use_packed_vision_attention
 from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
+from medsyn.tasks import make_doc
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def qwen(gpu_eval, tmp_path_factory: pytest.TempPathFactory):
 def docs(gpu_eval) -> list:
     rows = gpu_eval.synthetic_rows(2, 8, 112, 60)
     rows[1]["images"][3] = rows[1]["images"][3].resize((150, 90))  # uneven windows and grids
-    return gpu_eval.workloads(rows)["es_sweep"]
+    return [*gpu_eval.workloads(rows)["es_sweep"], make_doc(rows[0], "text", "es", "bench:es")]  # the last without images
 
 
 def _backend(qwen, **settings) -> MedsynVLM:
@@ -37,7 +38,7 @@ def _backend(qwen, **settings) -> MedsynVLM:
 
 def test_packed_vision_attention_equals_the_stock_tower(qwen, docs) -> None:
     _, model, processor = qwen
-    images = list(docs[0].images) + [docs[-1].images[3]]
+    images = list(docs[0].images) + [docs[-2].images[3]]  # the resized one
     pixels = processor.image_processor(images=images, return_tensors="pt")
 
     def features() -> torch.Tensor:

@@ -133,3 +133,16 @@ def test_max_pixels_reaches_both_paths(tiny_model: Path, rows: list[dict], tmp_p
     small = posteriors(fast)
     np.testing.assert_allclose(small, posteriors(plain), atol=1e-5)
     assert np.abs(small - posteriors(full)).max() > 1e-4
+
+
+def test_prompts_without_images_share_a_batch_with_prompts_with_images(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
+    row = rows[0]
+    docs = [make_doc(row, c, "es", "t") for c in ["full", "text", "no_history", *es_conditions(row["evidence_types"])[1:]]]
+    assert not docs[1].images and docs[0].images
+    settings = dict(model_name=str(tiny_model), batch_size=16, use_response_cache=False, response_cache_dir=str(tmp_path))
+    fast, plain = MedsynVLM(VLMConfig(**settings)), MedsynVLM(VLMConfig(**settings, reuse_image_features=False))
+    for a, b in zip(fast.loglikelihood(docs), plain.loglikelihood(docs)):
+        np.testing.assert_allclose(np.exp(a.logprobs), np.exp(b.logprobs), atol=1e-5)
+    assert fast.stats["lm_tokens_shared"] > 0
+    alone = fast.loglikelihood(docs[1:2])  # a batch with no image at all
+    np.testing.assert_allclose(np.exp(alone[0].logprobs), np.exp(plain.loglikelihood(docs[1:2])[0].logprobs), atol=1e-5)

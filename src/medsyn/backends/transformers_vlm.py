@@ -301,7 +301,7 @@ class MedsynVLM(LightevalModel):
             pieces = text.split(token)
             expanded.append(pieces[0] + "".join(token * next(slots)[0].shape[0] + piece for piece in pieces[1:]))
         inputs = dict(self.processor.tokenizer(expanded, padding=True, return_tensors="pt"))
-        if entries[0][1] is not None:
+        if entries and entries[0][1] is not None:
             inputs["image_grid_thw"] = torch.stack([grid for _, grid in entries])
         if getattr(self.processor, "return_mm_token_type_ids", False):
             inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids(inputs["input_ids"].tolist()))
@@ -548,6 +548,8 @@ def _features_input(features: list[torch.Tensor]) -> dict[str, Any]:
 
 def _image_starts(ids: torch.Tensor, image_token_id: int, features: list[torch.Tensor]) -> list[int]:
     """For each image of a prompt, the position of its first placeholder token."""
+    if not features:
+        return []
     starts = torch.nonzero(ids == image_token_id).flatten()
     offsets = np.cumsum([0] + [f.shape[0] for f in features[:-1]])
     return [int(starts[o]) for o in offsets]
