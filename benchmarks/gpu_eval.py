@@ -276,6 +276,11 @@ def vlmevalkit_path(ours: MedsynVLM, docs: list, gen_tokens: int) -> list[str]:
     return texts
 
 
+def save(report: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+
+
 def profile_batch(backend: MedsynVLM, docs: list, out: Path) -> None:
     """A torch.profiler table (top operators by device time, else host time) of one batch of ``docs``."""
     from torch.profiler import ProfilerActivity, profile
@@ -333,6 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "params_b": round(_params(model) / 1e9, 3), "paths": {},
     }  # fmt: skip
     peak = PEAK_BF16_FLOPS if args.device.startswith("cuda") else None
+    out = args.out or RESULTS / f"gpu_eval_{args.arch}_{(report['gpu'] or 'cpu').replace(' ', '_')}.json"
 
     def record(path: str, name: str, docs: list, seconds: float, memory: float | None) -> dict:
         flops = necessary_flops(model, docs, tokens[name], patches)
@@ -343,6 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "mfu": None if peak is None else round(flops / (seconds * peak), 4),
         }  # fmt: skip
         print(f"{path:28s} {name:9s} {len(docs):4d} prompts {seconds:8.2f} s  {len(docs) / seconds:7.2f} prompts/s", flush=True)
+        save(report, out)  # a run cut short still leaves every figure measured so far
         return entry
 
     def run_ours(path: str, backend: MedsynVLM) -> dict[str, list]:
@@ -370,7 +377,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ours = MedsynVLM(VLMConfig(**ours_settings), model=model, processor=processor)
     fast = run_ours("ours", ours)["es_sweep"]
     if args.profile:
-        profile_batch(ours, work["es_sweep"][: args.batch_size], args.profile)
+        try:
+            profile_batch(ours, work["es_sweep"][: args.batch_size], args.profile)
+        except Exception as exc:  # the profiler's device tracing can be unavailable; the timings still count
+            report["profile_error"] = f"{type(exc).__name__}: {exc}"
 
     # posteriors of the plain path (one prompt at a time, stock vision tower re-run) on the same prompts
     stock_vision_attention(model)
@@ -426,9 +436,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     report["hfu"] = report["paths"]["ours"]["es_sweep"].get("hfu")
     print(json.dumps({k: report[k] for k in ("es_speedup_vs_lighteval", "fdx_speedup_vs_lighteval", "es_speedup_vs_vlmevalkit",
                                               "mfu", "hfu", "posterior_max_abs_diff_vs_plain", "posterior_max_abs_diff_vs_plain_fp32")}))  # fmt: skip
-    out = args.out or RESULTS / f"gpu_eval_{args.arch}_{(report['gpu'] or 'cpu').replace(' ', '_')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    save(report, out)
     print(f"wrote {out}")
     return report
 
