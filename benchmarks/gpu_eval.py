@@ -357,11 +357,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         posteriors = {}
         for name, docs in work.items():
             backend.features = type(backend.features)(backend.features.max_bytes)  # nothing encoded before the timing
-            backend.stats.update(images_encoded=0, lm_tokens=0, lm_tokens_shared=0)
+            backend.stats.update(images_encoded=0, lm_tokens=0, lm_tokens_shared=0, lm_token_slots=0)
             out, seconds, memory = timed(lambda: backend.loglikelihood(docs), args.device)
             entry = record(path, name, docs, seconds, memory)
             run, shared = backend.stats["lm_tokens"], backend.stats["lm_tokens_shared"]
-            entry.update(images_encoded=backend.stats["images_encoded"], lm_tokens_run=run, lm_tokens_shared=shared)
+            entry.update(images_encoded=backend.stats["images_encoded"], lm_tokens_run=run, lm_tokens_shared=shared,
+                         lm_token_slots=backend.stats["lm_token_slots"])  # run + padding
             if peak is not None:
                 executed = necessary_flops(model, docs, tokens[name], patches, lm_share=run / (run + shared))
                 entry["hfu"] = round(executed / (seconds * peak), 4)

@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from ..prompts import interleave
+from .batching import padding_aware_chunks
 from .cache import ResponseCache, image_digest, request_key, responses_dir
 from .packed_attention import use_packed_vision_attention
 from .prefix_sharing import identity_sequence, plan_prefix_sharing
@@ -136,7 +137,7 @@ class MedsynVLM(LightevalModel):
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
             self.model.config, "image_token_index", None
         )
-        self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0}
+        self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0, "lm_token_slots": 0}
         self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
         self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
         self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
@@ -368,6 +369,7 @@ class MedsynVLM(LightevalModel):
         else:
             inputs = self.encode(docs, reuse_images=self.fast_path)
             self.stats["lm_tokens"] += int(inputs["attention_mask"].sum())
+            self.stats["lm_token_slots"] += inputs["attention_mask"].numel()
             logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :]
         logp = torch.log_softmax(logits.double(), dim=-1)
         values = []
@@ -409,7 +411,9 @@ class MedsynVLM(LightevalModel):
         self.stats["lm_tokens"] += sum(len(ids[a]) for a in anchors)
         anchor_row = {a: row for row, a in enumerate(anchors)}
         layers = [(layer.keys, layer.values) for layer in cache.layers] if members else []
-        for chunk in _chunks(members, self.config.batch_size):
+        suffix_lengths = [len(ids[i]) - shared for i, _, shared in members]
+        for rows_of_chunk in padding_aware_chunks(suffix_lengths, self.config.batch_size):
+            chunk = [members[r] for r in rows_of_chunk]
             past = max(shared for _, _, shared in chunk)
             rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)
             past_cache = DynamicCache([(k[rows, :, :past], v[rows, :, :past]) for k, v in layers])
@@ -456,6 +460,7 @@ class MedsynVLM(LightevalModel):
         position_ids = torch.zeros((positions[0].shape[0], batch, width), dtype=torch.long)
         for row, (x, p) in enumerate(zip(ids, positions)):
             input_ids[row, : len(x)], mask[row, : len(x)], position_ids[:, row, : len(x)] = x, 1, p
+        self.stats["lm_token_slots"] += batch * width
         last = torch.tensor([len(x) - 1 for x in ids])
         keep = torch.unique(last)
         kwargs: dict[str, Any] = {
