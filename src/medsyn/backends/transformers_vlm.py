@@ -295,13 +295,33 @@ class MedsynVLM(LightevalModel):
         return keys, [self.features.get(key) for key in keys]
 
     def _tokenize_expanded(self, texts: list[str], entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, Any]:
-        """Tokenize ``texts`` (left-padded) with each image slot expanded to its image's feature count."""
-        token, slots = self.processor.image_token, iter(entries)
-        expanded = []
-        for text in texts:
-            pieces = text.split(token)
-            expanded.append(pieces[0] + "".join(token * next(slots)[0].shape[0] + piece for piece in pieces[1:]))
-        inputs = dict(self.processor.tokenizer(expanded, padding=True, return_tensors="pt"))
+        """Tokenize ``texts`` (left-padded) with each image slot expanded to its image's feature count.
+
+        The slot token is special (split out before the text is tokenized), so expanding it among the ids
+        gives the ids of the expanded text, without tokenizing thousands of placeholder tokens.
+        """
+        tokenizer = self.processor.tokenizer
+        slot = tokenizer.convert_tokens_to_ids(self.processor.image_token)
+        counts = np.array([features.shape[0] for features, _ in entries], dtype=np.int64)
+        rows, used = [], 0
+        for ids in tokenizer(texts)["input_ids"]:
+            ids = np.asarray(ids, dtype=np.int64)
+            repeats = np.ones(len(ids), dtype=np.int64)
+            slots = np.flatnonzero(ids == slot)
+            if used + len(slots) > len(counts):
+                raise ImageTokenMismatch(f"{len(texts)} prompts: {len(counts)} images given, more image slots in the text")
+            repeats[slots] = counts[used : used + len(slots)]
+            used += len(slots)
+            rows.append(torch.from_numpy(np.repeat(ids, repeats)))
+        if used != len(counts):
+            raise ImageTokenMismatch(f"{len(texts)} prompts: {len(counts)} images given, {used} image slots in the text")
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), tokenizer.pad_token_id or 0, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):  # left padding, as the processor pads
+            input_ids[r, width - len(row) :] = row
+            attention_mask[r, width - len(row) :] = 1
+        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
         if entries and entries[0][1] is not None:
             inputs["image_grid_thw"] = torch.stack([grid for _, grid in entries])
         if getattr(self.processor, "return_mm_token_type_ids", False):
@@ -399,8 +419,9 @@ class MedsynVLM(LightevalModel):
             for i in range(len(docs))
         ]
         anchors, members = plan_prefix_sharing(identities, [_group_key(doc, i) for i, doc in enumerate(docs)])
-        positions = [self._positions(ids[i], [entries[j][1] for j in doc_images[i]]) for i in range(len(docs))]
         features = [[entries[j][0] for j in doc_images[i]] for i in range(len(docs))]
+        grids = [[entries[j][1] for j in doc_images[i]] for i in range(len(docs))]
+        positions = {a: self._positions(ids[a], grids[a]) for a in anchors}
         logits: list[torch.Tensor | None] = [None] * len(docs)
 
         anchor_logits, cache = self._forward_rows(
@@ -418,14 +439,11 @@ class MedsynVLM(LightevalModel):
             rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)
             past_cache = DynamicCache([(k[rows, :, :past], v[rows, :, :past]) for k, v in layers])
             past_mask = (torch.arange(past)[None, :] < torch.tensor([shared for _, _, shared in chunk])[:, None]).long()
-            suffix_features = [  # the images after the shared prefix (never split by it: image codes differ per image)
-                f for i, _, shared in chunk for f, start in zip(features[i], _image_starts(ids[i], self.image_token_id, features[i]))
-                if start >= shared
-            ]
+            suffixes = [self._suffix(ids[i], features[i], grids[i], shared, positions[a]) for i, a, shared in chunk]
             member_logits, _ = self._forward_rows(
-                [ids[i][shared:] for i, _, shared in chunk],
-                [positions[i][:, shared:] for i, _, shared in chunk],
-                suffix_features,
+                [suffix_ids for suffix_ids, _, _ in suffixes],
+                [suffix_positions for _, suffix_positions, _ in suffixes],
+                [f for _, _, suffix_features in suffixes for f in suffix_features],
                 past=past_cache,
                 past_mask=past_mask,
             )
@@ -435,8 +453,23 @@ class MedsynVLM(LightevalModel):
                 self.stats["lm_tokens_shared"] += shared
         return torch.stack(logits)
 
+    def _suffix(
+        self, ids: torch.Tensor, features: list[torch.Tensor], grids: list[torch.Tensor | None], shared: int, anchor_positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The ids, positions and image features of a prompt after its first ``shared`` tokens.
+
+        The images after the prefix are whole (image codes differ per image, so a prefix never ends inside
+        one). Positions continue from the prefix, whose positions are the anchor's: every position scheme
+        here (0..n-1, Qwen's 3-axis one) continues at the prefix's largest position + 1.
+        """
+        starts = _image_starts(ids, self.image_token_id, features)
+        kept = [k for k, start in enumerate(starts) if start >= shared]
+        offset = int(anchor_positions[:, :shared].max()) + 1 if shared else 0
+        positions = self._positions(ids[shared:], [grids[k] for k in kept]) + offset
+        return ids[shared:], positions, [features[k] for k in kept]
+
     def _positions(self, ids: torch.Tensor, grids: list[torch.Tensor | None]) -> torch.Tensor:
-        """Position ids of one whole prompt, (axes, tokens): Qwen's 3-axis rotary positions, else 0..n-1."""
+        """Position ids of a token sequence from 0, (axes, tokens): Qwen's 3-axis rotary positions, else 0..n-1."""
         rope_index = getattr(self.model.model, "get_rope_index", None)
         if rope_index is None:
             return torch.arange(len(ids))[None]
