@@ -36,9 +36,10 @@ def _backend(qwen, **settings) -> MedsynVLM:
     return MedsynVLM(config, model=model, processor=processor)
 
 
-def test_packed_vision_attention_equals_the_stock_tower(qwen, docs) -> None:
+@pytest.mark.parametrize("uneven", [False, True])  # equal windows back to back (a view) / a gather per window size
+def test_packed_vision_attention_equals_the_stock_tower(qwen, docs, uneven: bool) -> None:
     _, model, processor = qwen
-    images = list(docs[0].images) + [docs[-2].images[3]]  # the resized one
+    images = list(docs[0].images) + ([docs[-2].images[3]] if uneven else [])  # the resized one
     pixels = processor.image_processor(images=images, return_tensors="pt")
 
     def features() -> torch.Tensor:

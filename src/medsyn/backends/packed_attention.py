@@ -48,37 +48,54 @@ def packed_attention(
     if query.shape[0] != 1:
         raise ValueError(f"packed_attention expects one packed sequence, got a batch of {query.shape[0]}")
     heads, tokens, dim = query.shape[1], query.shape[2], query.shape[3]
+    groups = _segments_by_length(cu_seq_lens_q)
     out = torch.empty(tokens, heads, dim, dtype=query.dtype, device=query.device)
-    for length, index in _segments_by_length(cu_seq_lens_q):
+    for length, index in groups:
         # (heads, n, length, dim) -> (n, heads, length, dim): n independent segments in one call
-        q, k, v = (t[0][:, index].transpose(0, 1) for t in (query, key, value))
+        if index is None:  # equal segments back to back: a view, no gather
+            q, k, v = (t[0].unflatten(1, (-1, length)).transpose(0, 1) for t in (query, key, value))
+        else:
+            q, k, v = (t[0][:, index].transpose(0, 1) for t in (query, key, value))
         kv_heads = k.shape[1]
         if kv_heads != heads:  # grouped-query attention
             k, v = (t.repeat_interleave(heads // kv_heads, dim=1) for t in (k, v))
         attended = torch.nn.functional.scaled_dot_product_attention(
             q, k, v, dropout_p=dropout, scale=scaling, is_causal=is_causal
-        )  # (n, heads, length, dim)
-        out[index.flatten()] = attended.permute(0, 2, 1, 3).reshape(-1, heads, dim)
+        ).permute(0, 2, 1, 3)  # (n, length, heads, dim)
+        if index is None:
+            return attended.reshape(1, tokens, heads, dim), None
+        out[index.flatten()] = attended.reshape(-1, heads, dim)
     return out.unsqueeze(0), None
 
 
-_LAST: list = [None, None]  # (boundaries tensor, its grouping): one vision forward reuses one tensor per layer kind
+_PLANS: dict[int, tuple[torch.Tensor, list]] = {}  # by id of the boundaries tensor (kept alive here, so ids stay unique)
 
 
-def _segments_by_length(cu_seqlens: torch.Tensor) -> list[tuple[int, torch.Tensor]]:
-    """[(length, (n, length) token indices)] for the segments of each distinct length."""
-    if _LAST[0] is cu_seqlens:
-        return _LAST[1]
-    bounds = cu_seqlens.tolist()  # one host sync per distinct boundaries tensor, not per layer
+def _segments_by_length(cu_seqlens: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
+    """[(length, (n, length) token indices)] for the segments of each distinct length; the indices are
+    None when all segments have one length and follow each other (the usual case).
+
+    A vision forward passes the same two boundaries tensors (windows, whole images) to every layer,
+    so the host sync of reading them happens twice per forward, not once per layer.
+    """
+    plan = _PLANS.get(id(cu_seqlens))
+    if plan is not None and plan[0] is cu_seqlens:
+        return plan[1]
+    bounds = cu_seqlens.tolist()
     by_length: dict[int, list[int]] = {}
     for start, end in zip(bounds[:-1], bounds[1:]):
         if end > start:
             by_length.setdefault(end - start, []).append(start)
-    groups = []
+    groups: list[tuple[int, torch.Tensor | None]] = []
     for length, starts in by_length.items():
+        if len(by_length) == 1 and starts == list(range(bounds[0], bounds[-1], length)) and bounds[0] == 0:
+            groups.append((length, None))
+            continue
         first = torch.tensor(starts, device=cu_seqlens.device)
         groups.append((length, first[:, None] + torch.arange(length, device=cu_seqlens.device)))
-    _LAST[:] = [cu_seqlens, groups]
+    if len(_PLANS) >= 8:
+        _PLANS.clear()
+    _PLANS[id(cu_seqlens)] = (cu_seqlens, groups)
     return groups
 
 
