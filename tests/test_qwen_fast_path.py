@@ -53,6 +53,10 @@ def test_packed_vision_attention_equals_the_stock_tower(qwen, docs, uneven: bool
     assert model.config.vision_config._attn_implementation == PACKED_ATTENTION
     assert model.config.text_config._attn_implementation == "sdpa"
     torch.testing.assert_close(features(), stock, atol=1e-6, rtol=0)
+    model.set_attn_implementation({"vision_config": "eager"})
+    assert not use_packed_vision_attention(model)  # an implementation chosen on purpose is kept
+    assert model.config.vision_config._attn_implementation == "eager"
+    model.set_attn_implementation({"vision_config": "sdpa"})
 
 
 @pytest.mark.parametrize("batch_size", [4, 32])  # a case split over batches; several cases in one batch

@@ -102,11 +102,13 @@ def _segments_by_length(cu_seqlens: torch.Tensor) -> list[tuple[int, torch.Tenso
 def use_packed_vision_attention(model: torch.nn.Module) -> bool:
     """Switch ``model``'s vision tower to :func:`packed_attention` where it attends over packed windows.
 
-    Returns whether it was switched: models whose vision config is not a Qwen2/2.5-VL style packed
-    tower (Llava's CLIP, for one) keep their implementation.
+    Returns whether it was switched: only a tower of :data:`PACKED_VISION_MODELS` that runs SDPA is
+    (one on eager or flash attention keeps it, and so do other towers, Llava's CLIP for one).
     """
     vision_config = getattr(model.config, "vision_config", None)
     if vision_config is None or getattr(vision_config, "model_type", "") not in PACKED_VISION_MODELS:
+        return False
+    if vision_config._attn_implementation not in ("sdpa", PACKED_ATTENTION):
         return False
     AttentionInterface.register(PACKED_ATTENTION, packed_attention)
     model.set_attn_implementation({"vision_config": PACKED_ATTENTION})

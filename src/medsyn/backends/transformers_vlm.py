@@ -147,7 +147,7 @@ class MedsynVLM(LightevalModel):
             and self.model.config.model_type in SHARED_PREFIX_MODELS
             and _accepts(self.model.forward, "cache")
         )
-        if self.config.packed_vision_attention and "flash" not in self.config.attn_implementation:
+        if self.config.packed_vision_attention:
             use_packed_vision_attention(self.model)
 
     # --- LightevalModel interface -------------------------------------------------
