@@ -437,7 +437,7 @@ class MedsynVLM(LightevalModel):
             chunk = [members[r] for r in rows_of_chunk]
             past = max(shared for _, _, shared in chunk)
             rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)
-            past_cache = DynamicCache([(k[rows, :, :past], v[rows, :, :past]) for k, v in layers])
+            past_cache = DynamicCache((k[rows, :, :past], v[rows, :, :past]) for k, v in layers)  # a layer at a time: one copy in memory
             past_mask = (torch.arange(past)[None, :] < torch.tensor([shared for _, _, shared in chunk])[:, None]).long()
             suffixes = [self._suffix(ids[i], features[i], grids[i], shared, positions[a]) for i, a, shared in chunk]
             member_logits, _ = self._forward_rows(
