@@ -146,3 +146,14 @@ def test_prompts_without_images_share_a_batch_with_prompts_with_images(tiny_mode
     assert fast.stats["lm_tokens_shared"] > 0
     alone = fast.loglikelihood(docs[1:2])  # a batch with no image at all
     np.testing.assert_allclose(np.exp(alone[0].logprobs), np.exp(plain.loglikelihood(docs[1:2])[0].logprobs), atol=1e-5)
+
+
+def test_a_prompt_entirely_shared_still_computes_its_last_token(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
+    docs = _es_docs(rows[:1])
+    docs = [*docs, make_doc(rows[0], "full", "es", "t")]  # the same prompt as docs[0], a second time
+    settings = dict(model_name=str(tiny_model), batch_size=16, use_response_cache=False, response_cache_dir=str(tmp_path))
+    fast, plain = MedsynVLM(VLMConfig(**settings)), MedsynVLM(VLMConfig(**settings, reuse_image_features=False))
+    out = fast.loglikelihood(docs)
+    for a, b in zip(out, plain.loglikelihood(docs)):
+        np.testing.assert_allclose(np.exp(a.logprobs), np.exp(b.logprobs), atol=1e-5)
+    np.testing.assert_allclose(out[-1].logprobs, out[0].logprobs, atol=1e-5)  # float32 sums in another order
