@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import torch
 from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 PACKED_ATTENTION = "medsyn_flash_packed_sdpa"
 PACKED_VISION_MODELS = ("qwen2_5_vl_vision",)
@@ -38,11 +37,10 @@ def packed_attention(
 ) -> tuple[torch.Tensor, None]:
     """Block-diagonal attention over the segments ``cu_seq_lens_q`` of a packed (1, heads, tokens, dim) input.
 
-    Returns (1, tokens, heads, dim) like transformers' other attention functions. Without segment
-    boundaries (a text model) it is plain SDPA.
+    Returns (1, tokens, heads, dim) like transformers' other attention functions.
     """
     if cu_seq_lens_q is None:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, is_causal=is_causal)
+        raise ValueError("packed_attention serves packed vision towers only: no segment boundaries (cu_seq_lens_q) given")
     if cu_seq_lens_k is not None and cu_seq_lens_k is not cu_seq_lens_q and not torch.equal(cu_seq_lens_k, cu_seq_lens_q):
         raise ValueError("packed_attention needs the same segments for queries and keys")
     if query.shape[0] != 1:
