@@ -19,8 +19,10 @@ model over every prompt's tokens (2·params·tokens + causal attention), against
 (989 TFLOP/s for H100 and H200). Prefix sharing skips some of those tokens, so MFU credits it; ``hfu``
 counts only the language-model tokens actually run (attention scaled by their share). The peers (a)
 and (b) run the stock vision tower (SDPA per window). It also checks that the fast path's posteriors
-equal those of the plain one-prompt-at-a-time path (stock tower). ``--profile FILE`` writes a
-torch.profiler table of one ES batch of ours.
+equal those of the plain one-prompt-at-a-time path (stock tower), in the run's dtype and in float32, and
+what batching alone moves in the run's dtype (the plain path a case per batch against itself one prompt at
+a time). ``--profile FILE`` writes a torch.profiler table of one ES batch of ours. A batch size that runs
+out of GPU memory is recorded under ``skipped``.
 
     python benchmarks/gpu_eval.py --arch qwen2_5_vl_7b --cases 8            # on the GPU
     python benchmarks/gpu_eval.py --arch tiny --cases 2 --device cpu        # anywhere
@@ -318,6 +320,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", choices=("tiny", *QWEN_SIZES), default="qwen2_5_vl_7b")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--dtype", choices=("auto", "bfloat16", "float32"), default="auto", help="auto: bfloat16 on a GPU, else float32")
     parser.add_argument("--cases", type=int, default=8)
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--image-px", type=int, default=448)
@@ -333,8 +336,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    dtype_name = "bfloat16" if dtype == torch.bfloat16 else "float32"
+    dtype_name = args.dtype if args.dtype != "auto" else "bfloat16" if args.device.startswith("cuda") else "float32"
+    dtype = getattr(torch, dtype_name)
     folder = Path(tempfile.mkdtemp(prefix="medsyn-gpu-eval-"))
     model, processor = build_model(args.arch, folder, args.device, dtype)
     settings = dict(model_name=str(folder), device=args.device, dtype=dtype_name, use_response_cache=False)
@@ -364,10 +367,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "prompts_per_s": round(len(docs) / seconds, 3), "prefill_tokens_per_s": round(sum(tokens[name][: len(docs)]) / seconds, 1),
             "peak_gpu_mem_gib": None if memory is None else round(memory, 2),
             "mfu": None if peak is None else round(flops / (seconds * peak), 4),
+            "model_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         }  # fmt: skip
         print(f"{path:28s} {name:9s} {len(docs):4d} prompts {seconds:8.2f} s  {len(docs) / seconds:7.2f} prompts/s", flush=True)
         save(report, out)  # a run cut short still leaves every figure measured so far
         return entry
+
+    def fits(path: str, fn: Callable[[], Any]) -> bool:
+        """Runs ``fn``; a batch size too large for this GPU is recorded under ``skipped``, not fatal."""
+        try:
+            fn()
+            return True
+        except torch.OutOfMemoryError:
+            report.setdefault("skipped", {})[path] = "out of GPU memory"
+            torch.cuda.empty_cache()
+            print(f"{path:28s} out of GPU memory, skipped", flush=True)
+            save(report, out)
+            return False
 
     def run_ours(path: str, backend: MedsynVLM) -> dict[str, list]:
         backend.loglikelihood(work["es_sweep"][: 1 + 2 * len(CE_TYPES)])  # warm-up (kernels, allocator), untimed
@@ -390,10 +406,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # run cut short by its time limit still has them (the JSON is rewritten after every measurement).
     sizes = [int(b) for b in args.batch_size.split(",")]
     names = {size: "ours" if len(sizes) == 1 else f"ours_bs{size}" for size in sizes}
-    posteriors = {
-        size: run_ours(names[size], MedsynVLM(VLMConfig(**settings, batch_size=size), model=model, processor=processor)) for size in sizes
-    }  # (c)
-    ours_batch = max(sizes, key=lambda size: report["paths"][names[size]]["es_sweep"]["prompts_per_s"])
+    posteriors = {}  # (c)
+    for size in sizes:
+        backend = MedsynVLM(VLMConfig(**settings, batch_size=size), model=model, processor=processor)
+        fits(names[size], lambda: posteriors.__setitem__(size, run_ours(names[size], backend)))
+    if not posteriors:
+        raise SystemExit(f"every batch size of ours ran out of GPU memory: {sizes}")
+    ours_batch = max(posteriors, key=lambda size: report["paths"][names[size]]["es_sweep"]["prompts_per_s"])
     report["paths"]["ours"] = report["paths"][names[ours_batch]]
     report["ours_batch_size"] = ours_batch
     fast = posteriors[ours_batch]["es_sweep"]
@@ -402,7 +421,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     stock_vision_attention(model)  # the peers and the plain reference run the tower as transformers does
     peers = set(filter(None, args.peers.split(",")))
     # (a) lighteval's own vision path at each batch size; the best counts
-    for batch_size in [int(b) for b in args.lighteval_batch_sizes.split(",")] if "lighteval" in peers else []:
+    def run_lighteval(batch_size: int) -> None:
         lighteval_model = lighteval_path(folder, model, batch_size, args.gen_tokens, args.device, dtype_name)
         lighteval_model.greedy_until([as_lighteval_doc(d) for d in work["fdx_full"][:1]])  # warm-up
         for name, docs in work.items():
@@ -412,11 +431,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _, seconds, memory = timed(lambda: lighteval_model.greedy_until(le_docs), args.device)
             record(f"lighteval_bs{batch_size}", name, docs, seconds, memory)
 
+    for batch_size in [int(b) for b in args.lighteval_batch_sizes.split(",")] if "lighteval" in peers else []:
+        fits(f"lighteval_bs{batch_size}", lambda: run_lighteval(batch_size))
+
     # posteriors of the plain path (one prompt at a time, stock vision tower re-run) on the same prompts
     check = work["es_sweep"][: args.check_cases * (1 + 2 * len(CE_TYPES))]
     plain = MedsynVLM(VLMConfig(**settings, batch_size=1, reuse_image_features=False, packed_vision_attention=False), model=model, processor=processor)
     reference = [np.exp(r.logprobs) for r in plain.loglikelihood(check)]
     report["posterior_max_abs_diff_vs_plain"] = float(max(np.abs(a - b).max() for a, b in zip(fast, reference)))
+    # what batching alone moves in this dtype: the same plain path, a whole case per batch (padded, sorted)
+    plain_batched = MedsynVLM(
+        VLMConfig(**settings, batch_size=1 + 2 * len(CE_TYPES), reuse_image_features=False, packed_vision_attention=False),
+        model=model, processor=processor,
+    )  # fmt: skip
+    batched = [np.exp(r.logprobs) for r in plain_batched.loglikelihood(check)]
+    report["posterior_max_abs_diff_plain_batched_vs_plain"] = float(max(np.abs(a - b).max() for a, b in zip(batched, reference)))
     save(report, out)
 
     # the same check in float32, which separates the algorithm from bf16 rounding (batch shapes change bf16 sums);
@@ -452,7 +481,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     save(report, out)
     print(json.dumps({k: report.get(k) for k in ("es_speedup_vs_lighteval", "fdx_speedup_vs_lighteval", "es_speedup_vs_vlmevalkit",
-                                                  "mfu", "hfu", "posterior_max_abs_diff_vs_plain", "posterior_max_abs_diff_vs_plain_fp32")}))  # fmt: skip
+                                                  "mfu", "hfu", "posterior_max_abs_diff_vs_plain", "posterior_max_abs_diff_plain_batched_vs_plain",
+                                                  "posterior_max_abs_diff_vs_plain_fp32")}))  # fmt: skip
     print(f"wrote {out}")
     return report
 

@@ -12,5 +12,5 @@ export PYTHONPATH="$bundle/site:$bundle/stubs:$PWD/src" HF_HUB_OFFLINE=1 HF_DATA
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$out/gpu.txt"
 "${PYTHON:-python3}" benchmarks/gpu_eval.py --arch "${ARCH:-qwen2_5_vl_7b}" --cases 8 --batch-size "${BATCH_SIZE:-16,32,64}" \
-  --lighteval-batch-sizes 8,16,32 --ablations --profile "$out/profile_es_batch_$gpu.txt" \
+  --lighteval-batch-sizes 16,32,64 --ablations --profile "$out/profile_es_batch_$gpu.txt" \
   --out "$out/gpu_eval_${ARCH:-qwen2_5_vl_7b}_$gpu.json" ${EXTRA:-} 2>&1 | tr '\r' '\n' | grep -v "it/s]" | tee "$out/gpu_eval.log"

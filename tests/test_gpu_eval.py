@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.mark.slow
@@ -27,3 +28,39 @@ def test_gpu_eval_runs_on_cpu_with_the_tiny_model(gpu_eval, tmp_path: Path) -> N
     )
     assert set(report["paths"]) == {"ours", "ours_no_prefix_sharing", "ours_stock_vision_attention", "lighteval_bs2", "vlmevalkit"}
     assert "aten::" in (tmp_path / "profile.txt").read_text()
+
+
+@pytest.mark.slow
+def test_gpu_eval_bfloat16_checks_equality_in_float32_too(gpu_eval, tmp_path: Path) -> None:
+    """The GPU run's branch: bf16 timings, the equality checked again in float32, then back to bf16 for the rest."""
+    report = gpu_eval.main([
+        "--arch", "tiny", "--device", "cpu", "--dtype", "bfloat16", "--cases", "2", "--image-px", "64",
+        "--text-words", "60", "--peers", "", "--ablations", "--out", str(tmp_path / "gpu_eval.json"),
+    ])  # fmt: skip
+    assert report["dtype"] == "bfloat16"
+    assert report["posterior_max_abs_diff_vs_plain_fp32"] < 1e-5  # the algorithm is exact
+    assert report["posterior_max_abs_diff_vs_plain_fp32"] != report["posterior_max_abs_diff_vs_plain"]  # measured apart
+    assert report["posterior_max_abs_diff_plain_batched_vs_plain"] >= 0  # bf16's own batching noise, reported beside it
+    # every timing, the ablations after the float32 check included, ran on the bf16 weights
+    dtypes = {entry["model_dtype"] for path in report["paths"].values() for entry in path.values()}
+    assert dtypes == {"bfloat16"} and "ours_no_prefix_sharing" in report["paths"]
+
+
+def test_gpu_eval_records_a_batch_size_that_runs_out_of_memory_and_goes_on(gpu_eval, tmp_path: Path, monkeypatch) -> None:
+    """A batch size too large for the GPU is recorded under ``skipped``; the best of the others counts."""
+    loglikelihood = gpu_eval.MedsynVLM.loglikelihood
+
+    def out_of_memory_at_4(self, docs):
+        if self.config.batch_size == 4:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return loglikelihood(self, docs)
+
+    monkeypatch.setattr(gpu_eval.MedsynVLM, "loglikelihood", out_of_memory_at_4)
+    out = tmp_path / "gpu_eval.json"
+    report = gpu_eval.main([
+        "--arch", "tiny", "--device", "cpu", "--cases", "1", "--image-px", "64", "--text-words", "30",
+        "--peers", "", "--batch-size", "2,4", "--out", str(out),
+    ])  # fmt: skip
+    assert report["skipped"] == {"ours_bs4": "out of GPU memory"}
+    assert report["ours_batch_size"] == 2 and "ours_bs4" not in report["paths"]
+    assert json.loads(out.read_text())["skipped"] == report["skipped"]
