@@ -373,17 +373,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         save(report, out)  # a run cut short still leaves every figure measured so far
         return entry
 
-    def fits(path: str, fn: Callable[[], Any]) -> bool:
-        """Runs ``fn``; a batch size too large for this GPU is recorded under ``skipped``, not fatal."""
+    def unless_out_of_memory(path: str, fn: Callable[[], Any]) -> Any:
+        """``fn()``, or None where it runs out of GPU memory: that batch size is recorded under ``skipped``."""
         try:
-            fn()
-            return True
+            return fn()
         except torch.OutOfMemoryError:
             report.setdefault("skipped", {})[path] = "out of GPU memory"
             torch.cuda.empty_cache()
             print(f"{path:28s} out of GPU memory, skipped", flush=True)
             save(report, out)
-            return False
+            return None
 
     def run_ours(path: str, backend: MedsynVLM) -> dict[str, list]:
         backend.loglikelihood(work["es_sweep"][: 1 + 2 * len(CE_TYPES)])  # warm-up (kernels, allocator), untimed
@@ -409,7 +408,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     posteriors = {}  # (c)
     for size in sizes:
         backend = MedsynVLM(VLMConfig(**settings, batch_size=size), model=model, processor=processor)
-        fits(names[size], lambda: posteriors.__setitem__(size, run_ours(names[size], backend)))
+        if (result := unless_out_of_memory(names[size], lambda: run_ours(names[size], backend))) is not None:
+            posteriors[size] = result
     if not posteriors:
         raise SystemExit(f"every batch size of ours ran out of GPU memory: {sizes}")
     ours_batch = max(posteriors, key=lambda size: report["paths"][names[size]]["es_sweep"]["prompts_per_s"])
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             record(f"lighteval_bs{batch_size}", name, docs, seconds, memory)
 
     for batch_size in [int(b) for b in args.lighteval_batch_sizes.split(",")] if "lighteval" in peers else []:
-        fits(f"lighteval_bs{batch_size}", lambda: run_lighteval(batch_size))
+        unless_out_of_memory(f"lighteval_bs{batch_size}", lambda: run_lighteval(batch_size))
 
     # posteriors of the plain path (one prompt at a time, stock vision tower re-run) on the same prompts
     check = work["es_sweep"][: args.check_cases * (1 + 2 * len(CE_TYPES))]
