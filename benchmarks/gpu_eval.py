@@ -274,6 +274,16 @@ def vlmevalkit_path(backend: MedsynVLM, docs: list, gen_tokens: int) -> list[str
     return texts
 
 
+def posteriors_of(responses: list) -> list[np.ndarray]:
+    """The answer posterior of each loglikelihood response."""
+    return [np.exp(r.logprobs) for r in responses]
+
+
+def max_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """The largest difference between paired posteriors."""
+    return float(max(np.abs(x - y).max() for x, y in zip(a, b)))
+
+
 def summarize(report: dict[str, Any]) -> None:
     """The headline keys from the paths measured so far (None where a path is missing)."""
     paths = report["paths"]
@@ -398,7 +408,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if peak is not None:
                 executed = necessary_flops(model, docs, tokens[name], patches, lm_share=run / (run + shared))
                 entry["hfu"] = round(executed / (seconds * peak), 4)
-            posteriors[name] = [np.exp(r.logprobs) for r in out]
+            posteriors[name] = posteriors_of(out)
         return posteriors
 
     # Order: what the issue's targets need first (ours, lighteval, the bf16 check), then the rest, so a
@@ -434,30 +444,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for batch_size in [int(b) for b in args.lighteval_batch_sizes.split(",")] if "lighteval" in peers else []:
         unless_out_of_memory(f"lighteval_bs{batch_size}", lambda: run_lighteval(batch_size))
 
-    # posteriors of the plain path (one prompt at a time, stock vision tower re-run) on the same prompts
+    def plain_path(batch_size: int = 1, dtype: str = dtype_name) -> MedsynVLM:
+        """The plain path: each prompt's images through the stock vision tower again, no prefix shared."""
+        config = VLMConfig(**dict(settings, dtype=dtype), batch_size=batch_size, reuse_image_features=False, packed_vision_attention=False)
+        return MedsynVLM(config, model=model, processor=processor)
+
+    # posteriors of the plain path (one prompt at a time) on the same prompts
     check = work["es_sweep"][: args.check_cases * (1 + 2 * len(CE_TYPES))]
-    plain = MedsynVLM(VLMConfig(**settings, batch_size=1, reuse_image_features=False, packed_vision_attention=False), model=model, processor=processor)
-    reference = [np.exp(r.logprobs) for r in plain.loglikelihood(check)]
-    report["posterior_max_abs_diff_vs_plain"] = float(max(np.abs(a - b).max() for a, b in zip(fast, reference)))
+    plain = plain_path()
+    reference = posteriors_of(plain.loglikelihood(check))
+    report["posterior_max_abs_diff_vs_plain"] = max_abs_diff(fast, reference)
     # what batching alone moves in this dtype: the same plain path, a whole case per batch (padded, sorted)
-    plain_batched = MedsynVLM(
-        VLMConfig(**settings, batch_size=1 + 2 * len(CE_TYPES), reuse_image_features=False, packed_vision_attention=False),
-        model=model, processor=processor,
-    )  # fmt: skip
-    batched = [np.exp(r.logprobs) for r in plain_batched.loglikelihood(check)]
-    report["posterior_max_abs_diff_plain_batched_vs_plain"] = float(max(np.abs(a - b).max() for a, b in zip(batched, reference)))
+    batched = posteriors_of(plain_path(batch_size=1 + 2 * len(CE_TYPES)).loglikelihood(check))
+    report["posterior_max_abs_diff_plain_batched_vs_plain"] = max_abs_diff(batched, reference)
     save(report, out)
 
     # the same check in float32, which separates the algorithm from bf16 rounding (batch shapes change bf16 sums);
     # bf16 -> float32 -> bf16 is exact, so the timings after it run the same weights
     if dtype != torch.float32:
         model.float()
-        fp32 = dict(settings, dtype="float32")
-        fast_check = MedsynVLM(VLMConfig(**fp32, batch_size=ours_batch), model=model, processor=processor).loglikelihood(check)
+        fast32 = MedsynVLM(VLMConfig(**dict(ours_settings, dtype="float32")), model=model, processor=processor)
+        fast_check = posteriors_of(fast32.loglikelihood(check))
         stock_vision_attention(model)
-        plain32 = MedsynVLM(VLMConfig(**fp32, batch_size=1, reuse_image_features=False, packed_vision_attention=False), model=model, processor=processor)
-        pairs = zip(fast_check, plain32.loglikelihood(check))
-        report["posterior_max_abs_diff_vs_plain_fp32"] = float(max(np.abs(np.exp(a.logprobs) - np.exp(b.logprobs)).max() for a, b in pairs))
+        report["posterior_max_abs_diff_vs_plain_fp32"] = max_abs_diff(fast_check, posteriors_of(plain_path(dtype="float32").loglikelihood(check)))
         model.to(dtype)
     else:
         report["posterior_max_abs_diff_vs_plain_fp32"] = report["posterior_max_abs_diff_vs_plain"]
