@@ -145,6 +145,15 @@ def test_undecodable_files_are_rejected(tmp_path: Path, name: str, content: byte
         check_image(path)
 
 
+@pytest.mark.parametrize("name", ["en-0002/fundus.jpg", "en-0001/biopsy.png"])
+def test_truncated_files_are_rejected(fixture_raw: Path, tmp_path: Path, name: str) -> None:
+    data = (fixture_raw / name).read_bytes()
+    path = tmp_path / Path(name).name
+    path.write_bytes(data[: len(data) // 3])  # verify() alone accepts a cut JPEG; only decoding finds it
+    with pytest.raises(ImageError, match=r"(?i)cannot be decoded as an image .*truncated"):
+        check_image(path)
+
+
 def test_other_raster_formats_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "anim.gif"
     Image.new("L", (4, 4)).save(path, format="GIF")

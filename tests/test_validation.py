@@ -53,12 +53,25 @@ def write_file(case_id: str, name: str, content: bytes) -> Callable[[Path], None
     return lambda raw: (raw / case_id / name).write_bytes(content)
 
 
+def truncate(case_id: str, name: str) -> Callable[[Path], None]:
+    """A breaker that cuts an image file to its first third."""
+
+    def cut(raw: Path) -> None:
+        path = raw / case_id / name
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+    return cut
+
+
 # (rule, breaker, expected problems as (case_id, field, regex on the problem text))
 RULES = [
     ("missing image", setter("en-0002", "visual_evidence", 1, "images", 0, value="gone.png"),
      [("en-0002", "visual_evidence[1].images[0]", r"'gone.png' does not exist")]),
     ("undecodable PNG", write_file("en-0002", "smear.png", b"\x89PNG\r\n\x1a\ngarbage"),
      [("en-0002", "visual_evidence[1].images[0]", r"'smear.png' cannot be decoded as an image")]),
+    ("truncated JPEG", truncate("en-0002", "fundus.jpg"),
+     [("en-0002", "visual_evidence[0].images[0]", r"'fundus.jpg' cannot be decoded as an image .*truncated"),
+      ("en-0002", "visual_evidence[2].images[0]", r"'fundus.jpg' cannot be decoded as an image .*truncated")]),
     ("undecodable DICOM", write_file("en-0001", "ct_chest.dcm", b"DICM? no"),
      [("en-0001", "visual_evidence[0].images[0]", r"'ct_chest.dcm' cannot be decoded as DICOM")]),
     ("image path with ..", setter("en-0001", "visual_evidence", 1, "images", 0, value="../en-0002/smear.png"),

@@ -33,7 +33,9 @@ def check_image(path: Path) -> None:
     try:
         with Image.open(path) as img:
             fmt = img.format
-            img.verify()
+            img.verify()  # checks structure and CRCs, but decodes nothing (a cut JPEG passes)
+        with Image.open(path) as img:
+            img.load()  # decodes every pixel, as a reader of the built dataset will
     except Exception as exc:  # PIL raises many types for broken files
         raise ImageError(f"cannot be decoded as an image ({type(exc).__name__}: {exc})") from exc
     if fmt not in RASTER_FORMATS:
