@@ -64,6 +64,20 @@ def test_first_of_several_windows_is_used(tmp_path: Path) -> None:
     assert grey(path).tolist() == [[0, 64, 128, 191, 255]]
 
 
+@pytest.mark.parametrize("window", [(None, None), (40, None), (None, 400), ([], [])])
+def test_an_empty_window_is_no_window(tmp_path: Path, window: tuple) -> None:
+    values = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 7
+    path = write_dicom(tmp_path / "empty.dcm", values, window=window)
+    assert "WindowCenter" in pydicom.dcmread(path)  # present, but (partly) empty
+    assert np.array_equal(grey(path), grey(write_dicom(tmp_path / "nowin.dcm", values)))
+
+
+def test_a_failure_while_rendering_is_an_image_error(tmp_path: Path) -> None:
+    path = write_dicom(tmp_path / "pal.dcm", np.zeros((4, 4), dtype=np.uint8), "PALETTE COLOR")  # no colour table
+    with pytest.raises(ImageError, match="cannot be rendered from DICOM .*Palette Color Lookup Table"):
+        check_image(path)
+
+
 def test_without_a_window_the_percentile_range_is_used(tmp_path: Path) -> None:
     values = np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 7
     out = grey(write_dicom(tmp_path / "nowin.dcm", values))

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pydicom
 import pytest
 
 from medsyn.cli import main
@@ -63,6 +64,19 @@ def truncate(case_id: str, name: str) -> Callable[[Path], None]:
     return cut
 
 
+def dicom_edit(case_id: str, name: str, **attributes: object) -> Callable[[Path], None]:
+    """A breaker that sets DICOM attributes of one image file."""
+
+    def edit(raw: Path) -> None:
+        path = raw / case_id / name
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+
+    return edit
+
+
 # (rule, breaker, expected problems as (case_id, field, regex on the problem text))
 RULES = [
     ("missing image", setter("en-0002", "visual_evidence", 1, "images", 0, value="gone.png"),
@@ -74,6 +88,8 @@ RULES = [
       ("en-0002", "visual_evidence[2].images[0]", r"'fundus.jpg' cannot be decoded as an image .*truncated")]),
     ("undecodable DICOM", write_file("en-0001", "ct_chest.dcm", b"DICM? no"),
      [("en-0001", "visual_evidence[0].images[0]", r"'ct_chest.dcm' cannot be decoded as DICOM")]),
+    ("DICOM that cannot be rendered", dicom_edit("en-0001", "ct_chest.dcm", PhotometricInterpretation="PALETTE COLOR"),
+     [("en-0001", "visual_evidence[0].images[0]", r"'ct_chest.dcm' cannot be rendered from DICOM .*Palette Color")]),
     ("image path with ..", setter("en-0001", "visual_evidence", 1, "images", 0, value="../en-0002/smear.png"),
      [("en-0001", "visual_evidence[1].images[0]", r"escapes the case folder")]),
     ("absolute image path", setter("en-0001", "visual_evidence", 1, "images", 0, value="/etc/hostname"),
@@ -184,6 +200,11 @@ def test_every_problem_of_a_folder_comes_out_in_one_run(raw_copy: Path, tmp_path
     assert main(["build", str(raw_copy), str(out), "--quiet"]) == 1
     assert_problems(problem_lines(capsys.readouterr().err), expected)
     assert not out.exists()
+
+
+def test_an_empty_dicom_window_is_valid(raw_copy: Path, capsys) -> None:
+    dicom_edit("en-0001", "ct_chest.dcm", WindowCenter=None, WindowWidth=None)(raw_copy)
+    assert main(["validate", str(raw_copy)]) == 0, capsys.readouterr().err
 
 
 def test_valid_folder_passes(fixture_raw: Path, capsys) -> None:

@@ -57,15 +57,23 @@ def png_bytes(img: Image.Image) -> bytes:
 
 
 def render_dicom(path: Path) -> Image.Image:
-    """Render a DICOM file to an 8-bit grey or RGB PIL image."""
+    """Render a DICOM file to an 8-bit grey or RGB PIL image; raise ImageError naming what failed."""
     import pydicom
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     try:
         ds = pydicom.dcmread(path)
         pixels = ds.pixel_array
     except Exception as exc:
         raise ImageError(f"cannot be decoded as DICOM ({type(exc).__name__}: {exc})") from exc
+    try:
+        return _render(ds, pixels)
+    except Exception as exc:  # a malformed attribute (window, LUT, rescale) of a readable file
+        raise ImageError(f"cannot be rendered from DICOM ({type(exc).__name__}: {exc})") from exc
+
+
+def _render(ds, pixels: np.ndarray) -> Image.Image:
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
     frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
     samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
     if frames > 1:
@@ -93,20 +101,20 @@ def render_dicom(path: Path) -> Image.Image:
 
 
 def _window(ds) -> tuple[float, float] | None:
-    """The first (low, high) window of the file, if it has one."""
-    if "WindowCenter" not in ds or "WindowWidth" not in ds:
-        return None
-    center, width = _first(ds.WindowCenter), _first(ds.WindowWidth)
-    if width <= 0:
+    """The first (low, high) window of the file, if it has one (an empty or zero-width window is none)."""
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    if center is None or width is None or width <= 0:
         return None
     return center - width / 2, center + width / 2
 
 
-def _first(value) -> float:
-    """The first of a possibly multi-valued DICOM number."""
+def _first(value) -> float | None:
+    """The first of a possibly multi-valued DICOM number; None when absent or empty."""
     from pydicom.multival import MultiValue
 
-    return float(value[0] if isinstance(value, MultiValue) else value)
+    if isinstance(value, MultiValue):
+        value = value[0] if len(value) else None
+    return None if value is None or value == "" else float(value)
 
 
 def _percentiles(values: np.ndarray) -> tuple[float, float]:
