@@ -141,15 +141,30 @@ def test_large_configs_are_sharded_in_order(built_fixture: Path, fixture_raw: Pa
     assert stored_images(out, "en") == stored_images(built_fixture, "en")
 
 
-def test_rebuild_replaces_an_earlier_build(fixture_raw: Path, raw_copy: Path, tmp_path: Path) -> None:
+def test_rebuild_replaces_only_what_the_build_writes(fixture_raw: Path, raw_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     build_dataset(fixture_raw, out, progress=False)
     (out / "en" / "stale.parquet").write_bytes(b"left over")
+    theirs = {".gitattributes": b"*.parquet filter=lfs\n", ".git/HEAD": b"ref: refs/heads/main\n", "LICENSE": b"mine\n"}
+    for rel, data in theirs.items():  # a clone of the Hub repo the build was uploaded to
+        (out / rel).parent.mkdir(exist_ok=True)
+        (out / rel).write_bytes(data)
     shutil.rmtree(raw_copy / "en-0002")
+    shutil.rmtree(raw_copy / "zh-0001")
     build_dataset(raw_copy, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".git", ".gitattributes", "LICENSE", "README.md", "en", "manifest.json"]
+    assert {rel: (out / rel).read_bytes() for rel in theirs} == theirs
     assert sorted(p.name for p in (out / "en").iterdir()) == ["test-00000-of-00001.parquet"]
     assert datasets.load_dataset(str(out), "en", split="test")["case_id"] == ["en-0001"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]  # no staging folder left behind
+
+
+def test_a_folder_with_only_hidden_entries_is_used(fixture_raw: Path, tmp_path: Path) -> None:
+    out = tmp_path / "clone"  # a fresh clone of an empty Hub dataset repo
+    (out / ".git").mkdir(parents=True)
+    (out / ".gitattributes").write_text("*.parquet filter=lfs\n", encoding="utf-8")
+    build_dataset(fixture_raw, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".git", ".gitattributes", "README.md", "en", "manifest.json", "zh"]
 
 
 def test_an_empty_existing_folder_is_used(fixture_raw: Path, tmp_path: Path) -> None:

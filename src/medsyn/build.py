@@ -2,9 +2,10 @@
 
 ``OUT/README.md`` (the dataset card with its ``configs:``), ``OUT/<config>/test-*.parquet``
 with embedded image bytes, and ``OUT/manifest.json``. The build validates first and
-writes nothing when any case is invalid; the builder streams rows straight into the
-Parquet shards (no Arrow cache, no memory-mapped second pass), so memory stays flat
-as the number of cases grows.
+writes nothing when any case is invalid. A rebuild replaces only these entries: other
+files of the folder (a Hub clone's ``.git``, ``.gitattributes``, ``LICENSE``) stay. The
+builder streams rows straight into the Parquet shards (no Arrow cache, no memory-mapped
+second pass), so memory stays flat as the number of cases grows.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from .schema import FEATURES, LANGUAGES
 from .validation import CASE_FILE, InvalidDatasetError, validate_raw
 
 MANIFEST = "manifest.json"
+CARD = "README.md"
+BUILD_ENTRIES = (MANIFEST, CARD, *LANGUAGES)
+"""Everything a build writes into its folder (a rebuild replaces these and keeps any other file)."""
 CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 MAX_SHARD_BYTES = 500 * 2**20
 
@@ -65,10 +69,8 @@ def build_dataset(
                     stats[lang] = _write_config(raw_dir, staging, lang, cache)
         manifest = _manifest(raw_dir, raw.cases)
         (staging / MANIFEST).write_text(manifest, encoding="utf-8")
-        (staging / "README.md").write_text(render_card(template, stats), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
+        (staging / CARD).write_text(render_card(template, stats), encoding="utf-8")
+        _install(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return BuildSummary(out_dir, stats, hashlib.sha256(manifest.encode()).hexdigest())
@@ -80,9 +82,35 @@ def dataset_revision(out_dir: str | Path) -> str:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse to replace a non-empty folder that is not an earlier build."""
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).is_file():
+    """Refuse a folder that is not an earlier build and holds anything but hidden entries (.git, .gitattributes)."""
+    if not out_dir.exists() or (out_dir / MANIFEST).is_file():
+        return
+    if any(not p.name.startswith(".") for p in out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not a MEDSYN build (no {MANIFEST}); refusing to replace it")
+
+
+def _install(staging: Path, out_dir: Path) -> None:
+    """Move the staged build into ``out_dir``, replacing only the entries a build writes; others (.git, LICENSE) stay.
+
+    The old manifest goes first and the new one comes last, so a manifest only ever sits beside a whole build.
+    """
+    if not out_dir.exists():
+        os.replace(staging, out_dir)
+        return
+    _remove(out_dir / MANIFEST)
+    for name in BUILD_ENTRIES:
+        if name != MANIFEST:
+            _remove(out_dir / name)
+            if (staging / name).exists():
+                os.replace(staging / name, out_dir / name)
+    os.replace(staging / MANIFEST, out_dir / MANIFEST)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 class _progress_bars:
