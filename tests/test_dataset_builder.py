@@ -37,3 +37,21 @@ def test_builder_validates_on_its_own(entry, raw_copy: Path, tmp_path: Path) -> 
     builder = entry.MedsynBuilder(config_name="en", data_dir=str(raw_copy), cache_dir=str(tmp_path))
     with pytest.raises(InvalidDatasetError, match=r"en-0001: visual_evidence\[0\]\.type: unknown CE type 'xray'"):
         builder.download_and_prepare()
+
+
+def test_one_cache_follows_the_raw_folder_contents(entry, raw_copy: Path, tmp_path: Path) -> None:
+    def build() -> list[str]:
+        builder = entry.MedsynBuilder(config_name="en", data_dir=str(raw_copy), cache_dir=str(tmp_path / "cache"))
+        builder.download_and_prepare()
+        return builder.as_dataset(split="test")["history"]
+
+    path = raw_copy / "en-0001" / "case.json"
+    first = build()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["text_evidence"]["history"] = "An edited history."
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert build() == ["An edited history.", first[1]]
+    data["visual_evidence"][0]["type"] = "xray"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InvalidDatasetError, match=r"en-0001: visual_evidence\[0\]\.type: unknown CE type 'xray'"):
+        build()

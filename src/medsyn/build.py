@@ -129,7 +129,10 @@ class _progress_bars:
 
 def _write_config(raw_dir: Path, out_dir: Path, lang: str, cache_dir: str) -> dict[str, Any]:
     """Write ``out_dir/<lang>/test-*.parquet`` straight from the builder (streamed, no Arrow cache)."""
-    builder = MedsynBuilder(config_name=lang, data_dir=str(raw_dir), cache_dir=cache_dir, skip_validation=True)
+    # validated already, and cache_dir is fresh: no raw_digest is needed to keep a cache apart
+    builder = MedsynBuilder(
+        config_name=lang, data_dir=str(raw_dir), cache_dir=cache_dir, skip_validation=True, raw_digest=""
+    )
     scratch = out_dir / f".{lang}-prepare"  # beside the final folder (moves are renames); holds datasets' lock files
     prepared = scratch / "parquet"
     builder.download_and_prepare(str(prepared), file_format="parquet", max_shard_size=MAX_SHARD_BYTES)

@@ -5,10 +5,14 @@ Drive it from code (datasets 5 no longer runs loading scripts):
     builder = MedsynBuilder(config_name="en", data_dir="dataset_builder/sample")
     builder.download_and_prepare()
     ds = builder.as_dataset(split="test")
+
+Its cache entry is keyed on the raw folder's contents (``raw_digest``), so an edited case is
+rebuilt and validated again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +36,24 @@ CITATION = """\
 
 @dataclass
 class MedsynConfig(datasets.BuilderConfig):
-    """A language config. ``skip_validation`` is for callers that validated the folder already (the writer)."""
+    """A language config. ``skip_validation`` is for callers that validated the folder already (the writer).
+
+    ``raw_digest`` is the content digest of ``data_dir`` (see :func:`raw_digest`): as a config kwarg it is
+    part of the config id, so datasets' cache follows the raw files, not only their folder's path.
+    """
 
     skip_validation: bool = False
+    raw_digest: str = ""
+
+
+def raw_digest(root: str | Path) -> str:
+    """sha256 over the relative path and the bytes of every file under ``root``."""
+    root = Path(root)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 class MedsynBuilder(datasets.GeneratorBasedBuilder):
@@ -46,6 +65,11 @@ class MedsynBuilder(datasets.GeneratorBasedBuilder):
         MedsynConfig(name=lang, version=BUILDER_VERSION, description=f"MEDSYN cases in {lang}") for lang in LANGUAGES
     ]
     DEFAULT_CONFIG_NAME = "en"
+
+    def __init__(self, *args: Any, data_dir: str | None = None, **config_kwargs: Any):
+        if data_dir is not None and "raw_digest" not in config_kwargs:
+            config_kwargs["raw_digest"] = raw_digest(data_dir)
+        super().__init__(*args, data_dir=data_dir, **config_kwargs)
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(
