@@ -77,6 +77,20 @@ def dicom_edit(case_id: str, name: str, **attributes: object) -> Callable[[Path]
     return edit
 
 
+def replace_text(case_id: str, *replacements: tuple[str, str]) -> Callable[[Path], None]:
+    """A breaker that edits the text of case.json (for what json.dumps cannot write)."""
+
+    def edit(raw: Path) -> None:
+        path = raw / case_id / "case.json"
+        text = path.read_text(encoding="utf-8")
+        for old, new in replacements:
+            assert old in text
+            text = text.replace(old, new, 1)
+        path.write_text(text, encoding="utf-8")
+
+    return edit
+
+
 # (rule, breaker, expected problems as (case_id, field, regex on the problem text))
 RULES = [
     ("missing image", setter("en-0002", "visual_evidence", 1, "images", 0, value="gone.png"),
@@ -127,6 +141,10 @@ RULES = [
      [("en-0002", "visual_evidence[0].caption", r"unknown key")]),
     ("missing required key", lambda raw: edit_case(raw, "en-0001", lambda case: case.pop("final_diagnosis")),
      [("en-0001", "final_diagnosis", r"missing")]),
+    ("duplicate keys", replace_text("en-0001", ('"findings": "Glandular', '"findings": "typo",\n "findings": "Glandular'),
+                                    ('"language": "en"', '"language": "en", "language": "en"')),
+     [("en-0001", "language", r"duplicate key 'language'"),
+      ("en-0001", "visual_evidence[1].findings", r"duplicate key 'findings'")]),
     ("malformed JSON", write_file("zh-0001", "case.json", b'{"case_id": "zh-0001",'),
      [("zh-0001", "case.json", r"malformed JSON")]),
     ("missing case.json", lambda raw: (raw / "en-0002" / "case.json").unlink(),

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Iterator
 
 from .images import ImageError, check_image
 from .schema import LANGUAGES, MAX_OPTIONS, MIN_OPTIONS, OPTION_LETTERS, VISUAL_CE_TYPES
@@ -107,15 +107,43 @@ def validate_case(folder: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
     if not path.is_file():
         return None, [Problem(name, CASE_FILE, "missing")]
     try:
-        case = json.loads(path.read_text(encoding="utf-8"))
+        case = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_JSONObject.from_pairs)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, [Problem(name, CASE_FILE, f"malformed JSON ({exc})")]
     if not isinstance(case, dict):
         return None, [Problem(name, CASE_FILE, "must hold a JSON object")]
     case_id = case.get("case_id") if isinstance(case.get("case_id"), str) and case.get("case_id") else name
     checker = _CaseChecker(case_id, folder)
+    for field_name, key in _duplicate_keys(case, ""):
+        checker.add(field_name, f"duplicate key {key!r} (JSON keeps only the last value)")
     checker.check(case)
     return case, checker.problems
+
+
+class _JSONObject(dict):
+    """A parsed JSON object that remembers the keys it held more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+    @classmethod
+    def from_pairs(cls, pairs: list[tuple[str, Any]]) -> _JSONObject:
+        obj = cls(pairs)
+        keys = [key for key, _ in pairs]
+        obj.duplicates = tuple(dict.fromkeys(key for i, key in enumerate(keys) if key in keys[:i]))
+        return obj
+
+
+def _duplicate_keys(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(field, key) of every repeated key in a parsed case, in document order."""
+    if isinstance(value, dict):
+        prefix = f"{where}." if where else ""
+        for key in getattr(value, "duplicates", ()):
+            yield f"{prefix}{key}", key
+        for key, item in value.items():
+            yield from _duplicate_keys(item, f"{prefix}{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _duplicate_keys(item, f"{where}[{i}]")
 
 
 class _CaseChecker:
