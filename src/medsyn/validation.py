@@ -1,7 +1,8 @@
 """Validation of raw case folders (DESIGN §3).
 
 Every problem of a folder is collected, never only the first one, and reported as
-``<case_id>: <field>: <problem>``. Nothing is skipped silently.
+``<case_id>: <field>: <problem>``, where the case id is the folder's name (the folder holding
+the files at fault, whatever id its case.json claims). Nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def validate_raw(root: str | Path) -> RawDataset:
             key = case_id.casefold()
             if key in seen:
                 result.problems.append(
-                    Problem(case_id, "case_id", f"duplicate: also used by folder {seen[key]!r}")
+                    Problem(folder.name, "case_id", f"duplicate: {case_id!r} is also used by folder {seen[key]!r}")
                 )
                 continue
             seen[key] = folder.name
@@ -112,8 +113,7 @@ def validate_case(folder: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
         return None, [Problem(name, CASE_FILE, f"malformed JSON ({exc})")]
     if not isinstance(case, dict):
         return None, [Problem(name, CASE_FILE, "must hold a JSON object")]
-    case_id = case.get("case_id") if isinstance(case.get("case_id"), str) and case.get("case_id") else name
-    checker = _CaseChecker(case_id, folder)
+    checker = _CaseChecker(folder)
     for field_name, key in _duplicate_keys(case, ""):
         checker.add(field_name, f"duplicate key {key!r} (JSON keeps only the last value)")
     checker.check(case)
@@ -147,15 +147,14 @@ def _duplicate_keys(value: Any, where: str) -> Iterator[tuple[str, str]]:
 
 
 class _CaseChecker:
-    """Collects the problems of one case."""
+    """Collects the problems of one case, each labelled with its folder's name (where the files are)."""
 
-    def __init__(self, case_id: str, folder: Path):
-        self.case_id = case_id
+    def __init__(self, folder: Path):
         self.folder = folder
         self.problems: list[Problem] = []
 
     def add(self, field_name: str, message: str) -> None:
-        self.problems.append(Problem(self.case_id, field_name, message))
+        self.problems.append(Problem(self.folder.name, field_name, message))
 
     def check(self, case: dict[str, Any]) -> None:
         self._keys(case, CASE_KEYS, REQUIRED_KEYS, "")
