@@ -15,6 +15,8 @@ import pytest
 from PIL import Image
 
 from medsyn import build as build_module
+from medsyn import builder as builder_module
+from medsyn import locations
 from medsyn.build import build_dataset, dataset_revision
 from medsyn.builder import BUILDER_VERSION, MedsynBuilder
 from medsyn.cli import main
@@ -196,3 +198,38 @@ def test_an_invalid_rebuild_leaves_the_earlier_build_untouched(
     assert main(["build", str(raw_copy), str(out), "--quiet"]) == 1
     assert "en-0001: visual_evidence[1].images[0]: 'biopsy.png' does not exist" in capsys.readouterr().err
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+# --- where the evaluation finds its dataset (locations.py) ---------------------------------
+
+
+def test_default_dataset_is_rebuilt_when_the_code_changes(fixture_raw: Path, tmp_path: Path, monkeypatch) -> None:
+    import medsyn
+
+    monkeypatch.setenv("MEDSYN_CACHE", str(tmp_path / "cache"))
+    first = locations.default_dataset(fixture_raw)
+    assert locations.default_dataset(fixture_raw) == first  # reused while nothing changes
+    monkeypatch.setattr(builder_module, "BUILDER_VERSION", "99.0.0")
+    monkeypatch.setattr(build_module, "BUILDER_VERSION", "99.0.0")
+    bumped = locations.default_dataset(fixture_raw)
+    assert bumped != first
+    assert json.loads((bumped / "manifest.json").read_text(encoding="utf-8"))["builder_version"] == "99.0.0"
+    monkeypatch.setattr(medsyn, "__version__", "99.0.0")
+    assert locations.default_dataset(fixture_raw) not in (first, bumped)
+
+
+def test_without_a_source_checkout_the_default_dataset_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MEDSYN_DATASET", raising=False)
+    monkeypatch.setattr(locations, "SAMPLE_DIR", tmp_path / "site-packages" / "dataset_builder" / "sample")
+    with pytest.raises(FileNotFoundError, match=r"source checkout \(`pip install -e \.`\).*--dataset.*MEDSYN_DATASET"):
+        locations.resolve_dataset(None)
+
+
+def test_a_missing_local_name_is_not_looked_up_on_the_hub(tmp_path: Path, monkeypatch) -> None:
+    def no_hub(*args, **kwargs):
+        raise AssertionError("looked up on the Hub")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", no_hub)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="dataset folder medsyn-mni does not exist"):
+        locations.resolve_dataset("medsyn-mni")

@@ -1,7 +1,7 @@
 """Where the evaluation finds its data: the dataset folder and the Evidence Sensitivity index.
 
 The dataset is ``$MEDSYN_DATASET`` (a built folder or a Hub dataset id) or, by default,
-MEDSYN-mini built from the embedded raw sample into the user cache. Every location is
+MEDSYN-mini built from the embedded raw sample (source checkouts only) into the user cache. Every location is
 resolved to a local folder, so lighteval reads it with ``load_dataset(folder, lang)``.
 """
 
@@ -33,20 +33,28 @@ def resolve_dataset(spec: str | os.PathLike[str] | None = None) -> Path:
         if not (path / "manifest.json").is_file():
             raise FileNotFoundError(f"{path} is not a built MEDSYN dataset (no manifest.json); run `medsyn build`")
         return path.resolve()
-    if path.exists() or str(spec).startswith((".", "/")):
-        raise FileNotFoundError(f"dataset folder {spec} does not exist")
+    if path.exists() or str(spec).startswith((".", "/")) or "/" not in str(spec):
+        hint = "" if "/" in str(spec) else " (nor is it a Hub dataset id, which has the form org/name)"
+        raise FileNotFoundError(f"dataset folder {spec} does not exist{hint}")
     from huggingface_hub import snapshot_download
 
     return Path(snapshot_download(str(spec), repo_type="dataset"))
 
 
-def default_dataset(raw_dir: Path = SAMPLE_DIR) -> Path:
-    """MEDSYN-mini built into the cache, rebuilt whenever the raw sample changes."""
-    digest = hashlib.sha256()
-    for file in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
-        digest.update(str(file.relative_to(raw_dir)).encode())
-        digest.update(file.read_bytes())
-    out = cache_root() / "datasets" / f"medsyn-mini-{digest.hexdigest()[:16]}"
+def default_dataset(raw_dir: Path | None = None) -> Path:
+    """MEDSYN-mini built into the cache, rebuilt whenever the raw sample, the builder or medsyn changes."""
+    import medsyn
+
+    from .builder import BUILDER_VERSION, raw_digest
+
+    raw_dir = raw_dir or SAMPLE_DIR
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(
+            f"the embedded MEDSYN-mini ({raw_dir}) ships only with a source checkout (`pip install -e .`); "
+            f"otherwise pass --dataset or set {DATASET_ENV} to a built folder or a Hub dataset id"
+        )
+    key = f"{medsyn.__version__}\0{BUILDER_VERSION}\0{raw_digest(raw_dir)}"
+    out = cache_root() / "datasets" / f"medsyn-mini-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     if not (out / "manifest.json").is_file():
         from .build import build_dataset
 
