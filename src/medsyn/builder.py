@@ -24,7 +24,9 @@ from .images import image_bytes
 from .schema import FEATURES, LANGUAGES
 from .validation import CASE_FILE, load_raw
 
-BUILDER_VERSION = "1.0.0"
+BUILDER_VERSION = "1.1.0"
+"""Bump whenever the rows built from the same raw files change (1.1.0: colour DICOMs keep their RGB values);
+manifest.json records it, so the dataset revision changes with it."""
 CITATION = """\
 @inproceedings{medsyn2026,
   title     = {{MEDSYN}: Benchmarking Multimodal Clinical Evidence Synthesis},

@@ -1,8 +1,9 @@
 """Image files of a raw case: format checks and DICOM rendering to 8-bit PNG.
 
-PNG and JPEG bytes are kept exactly as they are on disk; a DICOM file is rendered
-with its own window (or the 0.5-99.5 percentile range when it has none),
-MONOCHROME1 inverted, and multi-frame files reduced to their middle frame.
+PNG and JPEG bytes are kept exactly as they are on disk; a greyscale DICOM file is
+rendered with its own window (or the 0.5-99.5 percentile range when it has none),
+MONOCHROME1 inverted; colour keeps its RGB values (scaled only from more than 8 bits);
+multi-frame files are reduced to their middle frame.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _render(ds, pixels: np.ndarray) -> Image.Image:
     if frames > 1:
         pixels = pixels[frames // 2]
     if samples == 3:  # pydicom already converts YBR to RGB
-        return Image.fromarray(_to_uint8(pixels.astype(np.float64), *_percentiles(pixels)), mode="RGB")
+        return Image.fromarray(_rgb_uint8(pixels, int(getattr(ds, "BitsStored", 8) or 8)), mode="RGB")
     if getattr(ds, "PhotometricInterpretation", "") == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
@@ -115,6 +116,13 @@ def _first(value) -> float | None:
     if isinstance(value, MultiValue):
         value = value[0] if len(value) else None
     return None if value is None or value == "" else float(value)
+
+
+def _rgb_uint8(pixels: np.ndarray, bits: int) -> np.ndarray:
+    """Colour kept as it is (it carries meaning, e.g. Doppler): 8 bits unchanged, more bits scaled linearly."""
+    if bits <= 8:
+        return pixels.astype(np.uint8)
+    return _to_uint8(pixels.astype(np.float64), 0, float(2**bits - 1))
 
 
 def _percentiles(values: np.ndarray) -> tuple[float, float]:
