@@ -161,6 +161,14 @@ def test_rebuild_replaces_only_what_the_build_writes(fixture_raw: Path, raw_copy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raw"]  # no staging folder left behind
 
 
+def test_the_raw_folders_sources_md_is_copied(fixture_raw: Path, raw_copy: Path, tmp_path: Path) -> None:
+    (raw_copy / "SOURCES.md").write_text("# Provenance of every image\n", encoding="utf-8")
+    out = build_dataset(raw_copy, tmp_path / "out", progress=False).out_dir
+    assert (out / "SOURCES.md").read_bytes() == (raw_copy / "SOURCES.md").read_bytes()
+    build_dataset(fixture_raw, out, progress=False)  # a raw folder without one: no stale copy stays
+    assert not (out / "SOURCES.md").exists()
+
+
 def test_a_folder_with_only_hidden_entries_is_used(fixture_raw: Path, tmp_path: Path) -> None:
     out = tmp_path / "clone"  # a fresh clone of an empty Hub dataset repo
     (out / ".git").mkdir(parents=True)

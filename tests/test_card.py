@@ -10,6 +10,7 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
+from medsyn.builder import CITATION
 from medsyn.card import BLOCKS, render_card, size_category
 from medsyn.hub import card_problems
 from medsyn.schema import FEATURES, VISUAL_CE_TYPES
@@ -105,7 +106,22 @@ def test_an_absent_config_is_left_out_everywhere():
     card = DatasetCard(text)
     assert list(MetadataConfigs.from_dataset_card_data(card.data)) == ["en"]
     assert list(DatasetInfosDict.from_dataset_card_data(card.data)) == ["en"]
+    assert card.data.language == ["en"]
     assert "(zh)" not in _block(text, "ce_types")
+    assert "`zh`" not in _block(text, "configs")
+
+
+def test_the_configs_line_and_languages_follow_the_build():
+    both = render_card(TEMPLATE, STATS)
+    assert _block(both, "configs").strip() == "Configs: `en` (default) and `zh`, one `test` split each."
+    assert DatasetCard(both).data.language == ["en", "zh"]
+    zh_only = render_card(TEMPLATE, {"zh": STATS["zh"]})
+    assert _block(zh_only, "configs").strip() == "Config: `zh`, one `test` split."
+    assert DatasetCard(zh_only).data.language == ["zh"]
+
+
+def test_the_citation_is_the_builders():
+    assert _block(render_card(TEMPLATE, STATS), "citation").strip() == f"```bibtex\n{CITATION}\n```"
 
 
 def test_template_keeps_gating_and_licence_and_every_block():

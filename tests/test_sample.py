@@ -14,6 +14,7 @@ import datasets
 import pytest
 
 from medsyn.build import build_dataset
+from medsyn.hub import plan_dataset
 from medsyn.schema import VISUAL_CE_TYPES
 from medsyn.validation import validate_raw
 
@@ -155,6 +156,15 @@ def test_script_is_deterministic_and_recreates_every_file(tmp_path):
     assert runs[0] == runs[1]
     assert sorted(runs[0]) == sorted(p.relative_to(SAMPLE) for p in SAMPLE.rglob("*") if p.is_file())
     assert runs[0][Path("SOURCES.md")] == (SAMPLE / "SOURCES.md").read_bytes()
+
+
+def test_the_rows_source_points_to_a_file_of_the_build(tmp_path):
+    out = build_dataset(SAMPLE, tmp_path / "medsyn", progress=False).out_dir
+    sources = {case["source"] for case in raw_cases().values()}
+    assert sources == {"synthetic (MEDSYN-mini); images: see SOURCES.md"}
+    assert (out / "SOURCES.md").read_bytes() == (SAMPLE / "SOURCES.md").read_bytes()
+    assert "SOURCES.md" in [f.path_in_repo for f in plan_dataset(out, "org/medsyn").files]  # and it is uploaded
+    assert f"`source = {json.dumps(sources.pop(), ensure_ascii=False)}`" in (out / "README.md").read_text(encoding="utf-8")
 
 
 def test_leaderboard_knows_this_sample_revision(tmp_path):

@@ -176,7 +176,8 @@ def test_dry_run_lists_exactly_what_a_user_downloads(raw, tmp_path):
     before = _snapshot(folder)
     result = _run("dataset", "me/medsyn", "--folder", str(folder), "--dry-run", env={"HF_ENDPOINT": "http://127.0.0.1:1"})
     assert result.returncode == 0, result.stderr
-    assert _dry_run_files(result.stdout) == {"README.md", "manifest.json"} | _files_load_dataset_needs(folder)
+    extra = {"README.md", "manifest.json"} | ({"SOURCES.md"} if (RAW_FOLDERS[raw] / "SOURCES.md").is_file() else set())
+    assert _dry_run_files(result.stdout) == extra | _files_load_dataset_needs(folder)
     assert "private: yes" in result.stdout and "gated: auto" in result.stdout
     assert "endpoint: http://127.0.0.1:1" in result.stdout  # HF_ENDPOINT is honoured
     for line in result.stdout.split("files (", 1)[1].splitlines()[1:-1]:

@@ -1,8 +1,8 @@
 """Writing the Hub-style dataset folder (DESIGN §4) from a raw case folder.
 
 ``OUT/README.md`` (the dataset card with its ``configs:``), ``OUT/<config>/test-*.parquet``
-with embedded image bytes, and ``OUT/manifest.json``. The build validates first and
-writes nothing when any case is invalid. A rebuild replaces only these entries: other
+with embedded image bytes, ``OUT/manifest.json``, and ``OUT/SOURCES.md`` when the raw folder
+has one. The build validates first and writes nothing when any case is invalid. A rebuild replaces only these entries: other
 files of the folder (a Hub clone's ``.git``, ``.gitattributes``, ``LICENSE``) stay. The
 builder streams rows straight into the Parquet shards (no Arrow cache, no memory-mapped
 second pass), so memory stays flat as the number of cases grows.
@@ -31,7 +31,9 @@ from .validation import CASE_FILE, InvalidDatasetError, validate_raw
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
-BUILD_ENTRIES = (MANIFEST, CARD, *LANGUAGES)
+SOURCES = "SOURCES.md"
+"""Image provenance and licences: copied from the raw folder when it has one (MEDSYN-mini's rows point to it)."""
+BUILD_ENTRIES = (MANIFEST, CARD, SOURCES, *LANGUAGES)
 """Everything a build writes into its folder (a rebuild replaces these and keeps any other file)."""
 CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 MAX_SHARD_BYTES = 500 * 2**20
@@ -70,6 +72,8 @@ def build_dataset(
         manifest = _manifest(raw_dir, raw.cases)
         (staging / MANIFEST).write_text(manifest, encoding="utf-8")
         (staging / CARD).write_text(render_card(template, stats), encoding="utf-8")
+        if (raw_dir / SOURCES).is_file():
+            shutil.copyfile(raw_dir / SOURCES, staging / SOURCES)
         _install(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -29,11 +29,15 @@ BUILDER_VERSION = "1.1.0"
 manifest.json records it, so the dataset revision changes with it."""
 CITATION = """\
 @inproceedings{medsyn2026,
-  title     = {{MEDSYN}: Benchmarking Multimodal Clinical Evidence Synthesis},
-  booktitle = {Findings of the Association for Computational Linguistics: ACL 2026},
-  year      = {2026},
-  note      = {arXiv:2602.21950}
+  title         = {{MEDSYN}: A Multilingual, Multimodal Benchmark of Complex Clinical Cases},
+  author        = {{MEDSYN authors}},
+  booktitle     = {Findings of the Association for Computational Linguistics: ACL 2026},
+  year          = {2026},
+  eprint        = {2602.21950},
+  archivePrefix = {arXiv},
+  url           = {https://arxiv.org/abs/2602.21950}
 }"""
+"""The one citation of MEDSYN: the builder's DatasetInfo and the dataset card's Citation section."""
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The dataset card: ``dataset_card.md`` filled with a build's counts, YAML configs and features.
+"""The dataset card: ``dataset_card.md`` filled with a build's counts, YAML configs, languages and features.
 
 The builder calls :func:`render_card` with per-config statistics computed from the rows it wrote,
 so the card on the Hub never drifts from the files it describes.
@@ -15,11 +15,12 @@ from datasets.splits import SplitDict, SplitInfo
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
+from medsyn.builder import CITATION
 from medsyn.schema import FEATURES, LANGUAGES, VISUAL_CE_TYPES
 
 SPLIT = "test"
 DEFAULT_CONFIG = "en"
-BLOCKS = ("headline", "stats", "example", "ce_types", "specialties")
+BLOCKS = ("headline", "stats", "configs", "example", "ce_types", "specialties", "citation")
 """Machine-filled blocks of the card body, each between ``<!-- medsyn:NAME -->`` and ``<!-- /medsyn:NAME -->``."""
 
 STAT_KEYS = ("n_cases", "n_images", "ce_types", "images_per_type", "specialties", "n_bytes", "example")
@@ -61,6 +62,7 @@ def render_card(template: str, stats: dict[str, dict]) -> str:
     data = card.data
     for key in ("configs", "dataset_info", "size_categories"):
         data.pop(key, None)
+    data["language"] = list(stats)
     data["size_categories"] = [size_category(sum(s["n_cases"] for s in stats.values()))]
     MetadataConfigs(
         {
@@ -76,9 +78,11 @@ def render_card(template: str, stats: dict[str, dict]) -> str:
     tables = {
         "headline": _headline(stats),
         "stats": _stats_table(stats),
+        "configs": _configs_line(stats),
         "example": _example(stats),
         "ce_types": _ce_table(stats),
         "specialties": _specialty_table(stats),
+        "citation": f"```bibtex\n{CITATION}\n```",
     }
     for name, content in tables.items():
         body = _fill_block(body, name, content)
@@ -143,6 +147,13 @@ def _headline(stats: dict[str, dict]) -> str:
     n_images = sum(s["n_images"] for s in stats.values())
     parts = ", ".join(f"{s['n_cases']} {config}" for config, s in stats.items())
     return f"**This build:** {n_cases} cases ({parts}) with {n_images} images, one `test` split per config."
+
+
+def _configs_line(stats: dict[str, dict]) -> str:
+    names = [f"`{config}`" + (" (default)" if config == DEFAULT_CONFIG else "") for config in stats]
+    if len(names) == 1:
+        return f"Config: {names[0]}, one `{SPLIT}` split."
+    return f"Configs: {', '.join(names[:-1])} and {names[-1]}, one `{SPLIT}` split each."
 
 
 def _stats_table(stats: dict[str, dict]) -> str:

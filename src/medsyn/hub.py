@@ -53,7 +53,7 @@ REQUIRED_CARD_KEYS = (
 GATING_AGREEMENTS = {"re-identify": "not re-identifying patients", "train": "not training on the test split"}
 """A word each gating checkbox must contain, and what the agreement is about (for error messages)."""
 
-DATASET_EXTRA_FILES = ("README.md", "manifest.json")
+DATASET_EXTRA_FILES = ("README.md", "manifest.json", "SOURCES.md")
 PACKAGE_DIR = Path(__file__).resolve().parent
 """The medsyn package, shipped as ``medsyn/`` beside a Space's app.py: the Spaces import it, and it is not on PyPI."""
 SPACE_SKIP_DIRS = ("__pycache__",)
