@@ -173,6 +173,16 @@ def test_truncated_files_are_rejected(fixture_raw: Path, tmp_path: Path, name: s
         check_image(path)
 
 
+def test_a_camera_mpo_is_a_jpeg(tmp_path: Path) -> None:
+    path = tmp_path / "photo.jpg"
+    frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]
+    frames[0].save(path, format="MPO", save_all=True, append_images=frames[1:])  # as phone cameras write them
+    with Image.open(path) as img:
+        assert img.format == "MPO"
+    check_image(path)
+    assert image_bytes(path) == path.read_bytes()
+
+
 def test_other_raster_formats_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "anim.gif"
     Image.new("L", (4, 4)).save(path, format="GIF")

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-RASTER_FORMATS = {"PNG", "JPEG"}
+RASTER_FORMATS = {"PNG", "JPEG", "MPO"}
+"""What Pillow calls the accepted rasters; MPO (a camera's multi-picture file) is a JPEG whose first frame is one."""
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 
 
