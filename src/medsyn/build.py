@@ -2,10 +2,11 @@
 
 ``OUT/README.md`` (the dataset card with its ``configs:``), ``OUT/<config>/test-*.parquet``
 with embedded image bytes, ``OUT/manifest.json``, and ``OUT/SOURCES.md`` when the raw folder
-has one. The build validates first and writes nothing when any case is invalid. A rebuild replaces only these entries: other
-files of the folder (a Hub clone's ``.git``, ``.gitattributes``, ``LICENSE``) stay. The
-builder streams rows straight into the Parquet shards (no Arrow cache, no memory-mapped
-second pass), so memory stays flat as the number of cases grows.
+has one. The build validates first and writes nothing when any case is invalid. A rebuild
+replaces only these entries: other files of the folder (a Hub clone's ``.git``,
+``.gitattributes``, ``LICENSE``) stay. The builder streams rows straight into the Parquet
+shards (no Arrow cache, no memory-mapped second pass), so memory stays flat as the number
+of cases grows.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Where the evaluation finds its data: the dataset folder and the Evidence Sensitivity index.
 
 The dataset is ``$MEDSYN_DATASET`` (a built folder or a Hub dataset id) or, by default,
-MEDSYN-mini built from the embedded raw sample (source checkouts only) into the user cache. Every location is
-resolved to a local folder, so lighteval reads it with ``load_dataset(folder, lang)``.
+MEDSYN-mini built from the embedded raw sample (source checkouts only) into the user cache.
+Every location is resolved to a local folder, so lighteval reads it with
+``load_dataset(folder, lang)``.
 """
 
 from __future__ import annotations
