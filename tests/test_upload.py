@@ -23,7 +23,13 @@ import huggingface_hub
 import pytest
 
 from medsyn.build import build_dataset
-from medsyn.hub import CheckError, check_dataset_folder, describe, plan_dataset, plan_space
+from medsyn.hub import (
+    CheckError,
+    check_dataset_folder,
+    describe,
+    plan_dataset,
+    plan_space,
+)
 from medsyn.schema import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,8 +192,13 @@ def test_dry_run_lists_exactly_what_a_user_downloads(raw, tmp_path):
 
 
 def test_public_stays_gated(built):
-    text = describe(plan_dataset(built, "me/medsyn", public=True))
+    text = describe(plan_dataset(built, "me/medsyn", private=False))
     assert "private: no" in text and "gated: auto" in text
+
+
+def test_dry_run_says_an_existing_repo_keeps_its_visibility(built):
+    text = describe(plan_dataset(built, "me/medsyn"))
+    assert "private: yes if the repo is new; an existing one keeps its own (--public changes it)" in text
 
 
 # --- failing cleanly --------------------------------------------------------
@@ -274,7 +285,8 @@ def test_space_plan_skips_caches_ships_the_package_and_mirrors_the_folder(tmp_pa
     assert {f"medsyn/{p.relative_to(src).as_posix()}" for p in src.rglob("*.py")} <= package
     assert {"medsyn/__init__.py", "medsyn/leaderboard.py", "medsyn/data/lexicon.json"} <= package
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in package)
-    assert plan.repo_type == "space" and plan.space_sdk == "gradio" and not plan.private
+    assert plan.repo_type == "space" and plan.space_sdk == "gradio"
+    assert plan.private is None and plan.private_on_create is False  # new: public; existing: left as it is
     assert plan.delete_patterns == ["*"]
 
 
@@ -426,6 +438,24 @@ def test_upload_is_private_gated_idempotent_and_drops_stale_shards(fake_hub, fol
     third = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder), "--public")
     assert third.returncode == 0, third.stderr
     assert set(repo["files"]) == wanted | {"LICENSE.md"} and repo["commits"] == 2
+
+
+def test_a_rerun_keeps_the_visibility_set_on_the_hub(fake_hub, folder, tmp_path):
+    """The README's plain command on a published dataset, or a Space made private on the Hub, changes nothing."""
+    for flags, private in (["--public"], False), ([], False), (["--private"], True), ([], True):
+        result = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder), *flags)
+        assert result.returncode == 0, result.stderr
+        repo = fake_hub.repos[("dataset", "me/medsyn")]
+        assert (repo["private"], repo["gated"]) == (private, "auto"), flags
+    space = _space(tmp_path)
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
+    repo = fake_hub.repos[("space", "me/medsyn_metric")]
+    assert repo["private"] is False  # a new Space is public
+    repo["private"] = True  # made private on the Hub
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
+    assert repo["private"] is True
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space), "--public").returncode == 0
+    assert repo["private"] is False
 
 
 def test_a_refusal_from_the_hub_is_one_line_without_the_token(fake_hub, folder):

@@ -89,11 +89,19 @@ class UploadPlan:
     repo_type: str  # "dataset" or "space"
     folder: Path
     files: list[PlannedFile]
-    private: bool
+    private: bool | None
+    """The visibility to set; None leaves an existing repo's visibility as it is."""
+    private_if_new: bool = False
+    """The visibility a new repo gets when ``private`` is None."""
     gated: str | bool = False
     space_sdk: str | None = None
     delete_patterns: list[str] = field(default_factory=list)
     """Remote files matching these and not in ``files`` are deleted, so stale shards never linger."""
+
+    @property
+    def private_on_create(self) -> bool:
+        """The visibility the repo gets if this upload creates it."""
+        return self.private_if_new if self.private is None else self.private
 
 
 # --- pre-upload check -------------------------------------------------------
@@ -262,10 +270,11 @@ def _dataset_files(folder: Path, configs: MetadataConfigs) -> list[PlannedFile]:
     return sorted({_planned(folder, p) for p in files}, key=lambda f: f.path_in_repo)
 
 
-def plan_dataset(folder: str | Path, repo_id: str, public: bool = False) -> UploadPlan:
+def plan_dataset(folder: str | Path, repo_id: str, private: bool | None = None) -> UploadPlan:
     """Check a built dataset folder and plan its upload: README.md, manifest.json and the configs' Parquet files.
 
-    The repo is private unless ``public``; access is gated either way (the card's form asks for the agreements).
+    ``private`` sets the visibility; None keeps an existing repo's, and a new repo is private. Access is
+    gated either way (the card's form asks for the agreements).
     Raises CheckError when the folder fails the pre-upload check.
     """
     folder = Path(folder)
@@ -278,7 +287,8 @@ def plan_dataset(folder: str | Path, repo_id: str, public: bool = False) -> Uplo
         repo_type="dataset",
         folder=folder,
         files=_dataset_files(folder, configs),
-        private=not public,
+        private=private,
+        private_if_new=True,
         gated="auto",
         delete_patterns=["*.parquet"],
     )
@@ -294,11 +304,12 @@ def package_files(package: Path = PACKAGE_DIR) -> list[PlannedFile]:
     )
 
 
-def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> UploadPlan:
+def plan_space(folder: str | Path, repo_id: str, private: bool | None = None) -> UploadPlan:
     """Check a Space folder (metric module or leaderboard) and plan its upload.
 
     The plan holds every file of the folder but caches and dot-files, plus the medsyn package as
-    ``medsyn/``. The Space mirrors the plan: remote files that are not in it are deleted.
+    ``medsyn/``. The Space mirrors the plan: remote files that are not in it are deleted. ``private``
+    sets the visibility; None keeps an existing Space's, and a new Space is public.
     Raises CheckError when the README has no Space front-matter with an ``sdk``, the app file is
     missing, or the folder has its own ``medsyn/``.
     """
@@ -331,6 +342,7 @@ def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> Uploa
         folder=folder,
         files=files + package_files(),
         private=private,
+        private_if_new=False,
         space_sdk=data.sdk,
         delete_patterns=["*"],
     )
@@ -357,7 +369,7 @@ def describe(plan: UploadPlan) -> str:
     lines = [
         f"{kind} repo: {plan.repo_id}",
         f"endpoint: {endpoint()}",
-        f"private: {'yes' if plan.private else 'no'}",
+        f"private: {_visibility(plan)}",
         f"gated: {plan.gated or 'no'}",
         f"remote files deleted when not listed below: {', '.join(plan.delete_patterns) or 'none'}",
         f"files ({len(plan.files)}):",
@@ -366,6 +378,13 @@ def describe(plan: UploadPlan) -> str:
     lines += [f"  {format_size(f.size):>{width}}  {f.path_in_repo}" for f in plan.files]
     lines.append(f"total: {format_size(sum(f.size for f in plan.files))}")
     return "\n".join(lines)
+
+
+def _visibility(plan: UploadPlan) -> str:
+    if plan.private is not None:
+        return "yes" if plan.private else "no"
+    flag = "--public" if plan.private_if_new else "--private"
+    return f"{'yes' if plan.private_if_new else 'no'} if the repo is new; an existing one keeps its own ({flag} changes it)"
 
 
 def preflight() -> str:
@@ -379,7 +398,9 @@ def preflight() -> str:
 
 
 def upload(plan: UploadPlan) -> str:
-    """Create or update the repo and its settings, then upload the plan's files; return the repo URL.
+    """Create the repo or update its settings, then upload the plan's files; return the repo URL.
+
+    An existing repo's visibility changes only when the plan sets ``private``.
 
     Idempotent: a rerun sends only files whose content changed (``upload_folder`` compares with the
     remote and resumes an interrupted upload). Raises HubError with a one-line message on failure.
@@ -388,12 +409,17 @@ def upload(plan: UploadPlan) -> str:
     api = HfApi(endpoint=endpoint(), token=token)
     with _staged(plan) as folder:
         try:
-            url = api.create_repo(
-                plan.repo_id, repo_type=plan.repo_type, private=plan.private, exist_ok=True, space_sdk=plan.space_sdk
+            url = api.create_repo(  # an existing repo is left as it is
+                plan.repo_id,
+                repo_type=plan.repo_type,
+                private=plan.private_on_create,
+                exist_ok=True,
+                space_sdk=plan.space_sdk,
             )
-            api.update_repo_settings(
-                plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated if plan.gated else None
-            )
+            if plan.private is not None or plan.gated:
+                api.update_repo_settings(
+                    plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated or None
+                )
             api.upload_folder(
                 repo_id=plan.repo_id,
                 repo_type=plan.repo_type,
