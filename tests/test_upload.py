@@ -23,16 +23,21 @@ import huggingface_hub
 import pytest
 
 from medsyn.build import build_dataset
+from medsyn import leaderboard as lb
 from medsyn.hub import (
     CheckError,
     check_dataset_folder,
     describe,
     plan_dataset,
     plan_space,
+    space_card_problems,
+    space_ignore_patterns,
 )
 from medsyn.schema import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
+SPACES = {"metric": ROOT / "metrics" / "medsyn_metric", "leaderboard": ROOT / "leaderboard"}
+RESULTS_EXAMPLE = ROOT / "tests" / "data" / "results" / "example-proprietary.json"
 RAW_FOLDERS = {"fixtures": ROOT / "tests" / "fixtures" / "raw", "mini": ROOT / "dataset_builder" / "sample"}
 TOKEN = "hf_medsynDummyToken0123456789"
 HF_HOME = Path(tempfile.gettempdir()) / "medsyn-tests-hf-home"  # keeps huggingface_hub's own files out of ~/.cache
@@ -288,6 +293,59 @@ def test_space_plan_skips_caches_ships_the_package_and_mirrors_the_folder(tmp_pa
     assert plan.repo_type == "space" and plan.space_sdk == "gradio"
     assert plan.private is None and plan.private_on_create is False  # new: public; existing: left as it is
     assert plan.delete_patterns == ["*"]
+
+
+def _leaderboard_copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(SPACES["leaderboard"], tmp_path / "leaderboard", ignore=shutil.ignore_patterns("pending")))
+
+
+def test_pending_submissions_and_gitignored_files_stay_off_the_space(tmp_path):
+    space = _leaderboard_copy(tmp_path)
+    dataset = json.loads(RESULTS_EXAMPLE.read_text(encoding="utf-8"))["dataset"]
+    known = {dataset["revision"]: {"name": dataset["name"], "n_cases": dataset["n_cases"]}}
+    accepted, message = lb.submit(RESULTS_EXAMPLE, space / "pending", known)  # what the app does by default
+    assert accepted, message
+    (space / ".gitignore").write_text((space / ".gitignore").read_text() + "# local\n*.log\n/notes/\nscratch\n")
+    for rel in ("run.log", "sub/deep.log", "notes/a.md", "scratch/x.py", "sub/scratch", "sub/notes/kept.md", "sub/pending/p.json"):
+        (space / rel).parent.mkdir(parents=True, exist_ok=True)
+        (space / rel).write_text("x")
+    result = _run("leaderboard", "me/lb", "--folder", str(space), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    own = {p for p in _dry_run_files(result.stdout) if not p.startswith("medsyn/")}
+    assert own == {"README.md", "app.py", "datasets.json", "requirements.txt", "sub/notes/kept.md"}
+    (space / ".gitignore").unlink()  # pending/ stays off even without the .gitignore
+    assert not any(f.path_in_repo.startswith("pending/") for f in plan_space(space, "me/lb").files)
+
+
+def test_a_negated_gitignore_line_is_refused(tmp_path):
+    space = _space(tmp_path)
+    (space / ".gitignore").write_text("*.json\n!keep.json\n")
+    with pytest.raises(CheckError, match=r"\.gitignore: line 2: negated pattern '!keep.json' is not supported"):
+        space_ignore_patterns(space)
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_the_project_space_readmes_follow_the_hub_rules(name):
+    assert space_card_problems(SPACES[name]) == []
+
+
+def test_a_leaderboard_readme_breaking_the_hub_rules_is_refused(tmp_path):
+    space = _leaderboard_copy(tmp_path)
+    _set_front_matter(space, "colorFrom: blue", "colorFrom: teal")
+    _set_front_matter(space, "sdk: gradio", "sdk: flask")
+    text = (space / "README.md").read_text(encoding="utf-8")
+    head, rest = text.split("short_description: ", 1)
+    description = "DDx coverage, FDx accuracy and Evidence Sensitivity on MEDSYN"  # 61 characters
+    (space / "README.md").write_text(head + f"short_description: {description}\n" + rest.split("\n", 1)[1])
+    with pytest.raises(CheckError) as err:
+        plan_space(space, "me/lb")
+    assert [p.split(": ", 1)[1] for p in err.value.problems] == [
+        "front-matter sdk 'flask' is not one of gradio, streamlit, docker, static",
+        "front-matter colorFrom 'teal' is not one of red, yellow, green, blue, indigo, purple, pink, gray",
+        f"front-matter short_description is 61 characters; the Hub allows at most 60: {description!r}",
+    ]
+    _set_front_matter(space, description, description[:60])
+    assert len(space_card_problems(space)) == 2
 
 
 def test_space_without_sdk_or_app_is_refused(tmp_path):
