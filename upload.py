@@ -5,10 +5,13 @@ Every target is checked before anything is sent, and a rerun uploads only what c
 The token comes from `hf auth login` or HF_TOKEN and is never printed; HF_ENDPOINT is honoured.
 
   python upload.py dataset ORG/medsyn --folder medsyn --dry-run
-  python upload.py dataset ORG/medsyn --folder medsyn            # private, gated
+  python upload.py dataset ORG/medsyn --folder medsyn            # new: private, gated
   python upload.py dataset ORG/medsyn --folder medsyn --public   # public, still gated
-  python upload.py metric ORG/medsyn_metric
+  python upload.py metric ORG/medsyn_metric                      # new: public
   python upload.py leaderboard ORG/medsyn-leaderboard
+
+A new dataset repo is private and a new Space public; a rerun keeps an existing repo's visibility
+unless --public or --private is given. A dataset stays gated by its card's agreements either way.
 """
 
 from __future__ import annotations
@@ -27,13 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     targets = parser.add_subparsers(dest="target", required=True, metavar="{dataset,metric,leaderboard}")
     dataset = targets.add_parser(
-        "dataset", help="a built dataset folder to a Hub dataset repo (gated; private unless --public)"
+        "dataset", help="a built dataset folder to a Hub dataset repo (gated; created private unless --public)"
     )
     dataset.add_argument("repo_id", help="the dataset repo, e.g. ORG/medsyn")
     dataset.add_argument("--folder", default="medsyn", help="the folder written by `medsyn build` (default: medsyn)")
-    dataset.add_argument(
-        "--public", action="store_true", help="make the repo public (access stays gated by the card's agreements)"
-    )
     for name, folder, what in (
         ("metric", ROOT / "metrics" / "medsyn_metric", "the evaluate metric module to a Gradio Space"),
         ("leaderboard", ROOT / "leaderboard", "the leaderboard to a Gradio Space"),
@@ -41,8 +41,14 @@ def _parser() -> argparse.ArgumentParser:
         space = targets.add_parser(name, help=what)
         space.add_argument("repo_id", help="the Space, e.g. ORG/" + ("medsyn_metric" if name == "metric" else name))
         space.add_argument("--folder", default=str(folder), help=f"the Space's files (default: {folder})")
-        space.add_argument("--private", action="store_true", help="make the Space private")
     for sub in (dataset, *[targets.choices[n] for n in ("metric", "leaderboard")]):
+        new = "private" if sub is dataset else "public"
+        visibility = sub.add_mutually_exclusive_group()
+        for flag, private in (("--public", False), ("--private", True)):
+            visibility.add_argument(
+                flag, dest="private", action="store_const", const=private, default=None,
+                help=f"make the repo {flag[2:]} (without either flag: {new} when created, else left as it is)",
+            )
         sub.add_argument(
             "--dry-run", action="store_true", help="check, then print the repo settings and every file; send nothing"
         )
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dry_run:
             preflight()
         if args.target == "dataset":
-            plan = plan_dataset(args.folder, args.repo_id, public=args.public)
+            plan = plan_dataset(args.folder, args.repo_id, private=args.private)
         else:
             plan = plan_space(args.folder, args.repo_id, private=args.private)
         if args.dry_run:

@@ -2,8 +2,8 @@
 
 The server (stdlib ``ThreadingHTTPServer``, started per test) records every
 request, decodes the images of each message in order, returns top
-log-probabilities (or none, forcing the sampling fallback), and fails requests
-on demand. The backend talks to it through the real ``openai`` client.
+log-probabilities (or none, or HTTP 400 "logprobs is not supported", forcing the
+sampling fallback), and fails requests on demand. The backend talks to it through the real ``openai`` client.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class FakeEndpoint:
         self.fail_next: list[int] = []  # statuses for the next chat requests, in order
         self.fail_from: int | None = None  # chat request number (1-based) from which all fail with 500
         self.logprobs = True
+        self.reject_logprobs = False  # answer requests asking for logprobs with HTTP 400, as several APIs do
         self.ignore_n = False
         self.delay = 0.0
         self.root = "/models/test-vlm"
@@ -75,6 +76,10 @@ class FakeEndpoint:
         if status is not None:
             headers = {"retry-after": "0"} if status == 429 else {}
             return status, {"error": {"message": f"injected {status}", "type": "test"}}, headers
+        if body.get("logprobs") and self.reject_logprobs:
+            error = {"message": "logprobs is not supported with this model", "type": "invalid_request_error",
+                     "param": "logprobs", "code": None}
+            return 400, {"error": error}, {}
         return 200, self.completion(body), {}
 
     def completion(self, body: dict) -> dict:
@@ -286,6 +291,32 @@ def test_sampling_fallback_gives_add_one_smoothed_frequencies(server, make_model
     bodies = [r["body"] for r in state.chat]
     assert [b.get("logprobs") for b in bodies] == [True, None, None]  # only the first doc probes for logprobs
     assert [(b["temperature"], b["n"]) for b in bodies[1:]] == [(1.0, 6), (1.0, 6)]
+
+
+def test_a_400_refusing_logprobs_switches_to_sampling(server, make_model, caplog) -> None:
+    state, url = server
+    state.reject_logprobs = True
+    with caplog.at_level(logging.WARNING):
+        responses = make_model(samples=6).loglikelihood([make_doc("en-1"), make_doc("en-2")])
+    expected = [(c + 1) / (5 + 5) for c in (1, 3, 1, 0, 0)]  # as in the sampling fallback above
+    for response in responses:
+        assert [math.exp(x) for x in response.logprobs] == pytest.approx(expected, abs=1e-12)
+        assert (response.posterior_method, response.n_samples, response.unparseable_samples) == ("samples", 6, 1)
+    assert [r["body"].get("logprobs") for r in state.chat] == [True, None, None]  # one probe, then samples only
+    assert f"{url} refused log-probabilities (HTTP 400: " in caplog.text and "not supported" in caplog.text
+    assert "posteriors come from 6 samples" in caplog.text
+
+
+def test_a_failing_probe_stops_the_other_requests_and_suggests_logprobs_false(server, make_model) -> None:
+    state, _ = server
+    state.fail_next = [400]  # a client error that is not about logprobs
+    docs = [make_doc(f"en-{i}") for i in range(4)]
+    with pytest.raises(EndpointRequestError) as info:
+        make_model().loglikelihood(docs)
+    message = str(info.value)
+    assert "the first posterior request" in message and "the other 3 were not sent" in message
+    assert "set logprobs=false" in message and "case en-0, condition full (fdx)" in message and "HTTP 400" in message
+    assert len(state.chat) == 1
 
 
 def test_sampling_when_disabled_and_server_ignores_n(server, make_model) -> None:

@@ -1,17 +1,27 @@
 """Prompt snapshots: the exact rendered prompt of one English and one Chinese case under every
 condition and task, so any change of wording shows in review. Regenerate after a deliberate
-change (and bump PROMPT_VERSION) with ``MEDSYN_UPDATE_SNAPSHOTS=1 pytest tests/test_prompts.py``.
+change with ``MEDSYN_UPDATE_SNAPSHOTS=1 pytest tests/test_prompts.py``; the run then fails until
+PROMPT_VERSION is bumped and the new snapshots' digest recorded in PROMPT_SNAPSHOT_DIGESTS.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import datasets
 import pytest
 
-from medsyn.prompts import IMAGE_MARK, interleave, random_tokens_like, render, token_length
+from medsyn.prompts import (
+    IMAGE_MARK,
+    PROMPT_SNAPSHOT_DIGESTS,
+    PROMPT_VERSION,
+    interleave,
+    random_tokens_like,
+    render,
+    token_length,
+)
 from medsyn.schema import GLOBAL_CONDITIONS, es_conditions
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "prompts"
@@ -32,17 +42,42 @@ def _variants(row: dict) -> list[tuple[str, str]]:
     return [("fdx", c) for c in conditions] + [("es", "full"), ("ddx", "full")]
 
 
+def _snapshot_path(row: dict, task: str, condition: str) -> Path:
+    return SNAPSHOTS / f"{row['case_id']}__{task}__{condition.replace(':', '-')}.txt"
+
+
+def snapshot_digest(folder: Path) -> str:
+    """``LC_ALL=C sha256sum *.txt | sha256sum`` in ``folder``: one digest of every snapshot's name and text."""
+    listing = "".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in sorted(folder.glob("*.txt")))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
 @pytest.mark.parametrize("lang", list(CASES))
 def test_prompt_snapshots(rows: dict, lang: str) -> None:
     row = rows[lang]
     for task, condition in _variants(row):
         prompt = render(row, condition, task)
         text = f"# images shown: {prompt.image_indices}\n{prompt.query}\n"
-        path = SNAPSHOTS / f"{row['case_id']}__{task}__{condition.replace(':', '-')}.txt"
+        path = _snapshot_path(row, task, condition)
         if os.environ.get("MEDSYN_UPDATE_SNAPSHOTS"):
             path.write_text(text, encoding="utf-8")
         assert path.exists(), f"missing snapshot {path.name}; run with MEDSYN_UPDATE_SNAPSHOTS=1"
         assert text == path.read_text(encoding="utf-8"), f"prompt changed: {path.name}"
+
+
+def test_prompt_version_changes_with_the_snapshots(rows: dict) -> None:
+    """Runs after the snapshot tests, so a ``MEDSYN_UPDATE_SNAPSHOTS=1`` run that changed them fails here."""
+    expected = {_snapshot_path(row, *variant).name for row in rows.values() for variant in _variants(row)}
+    found = {p.name for p in SNAPSHOTS.glob("*.txt")}
+    assert found == expected, f"snapshots no prompt renders any more (delete them): {sorted(found - expected)}"
+    assert PROMPT_VERSION == max(PROMPT_SNAPSHOT_DIGESTS), "PROMPT_VERSION must be the latest version recorded"
+    assert len(set(PROMPT_SNAPSHOT_DIGESTS.values())) == len(PROMPT_SNAPSHOT_DIGESTS), "two versions, one digest"
+    digest, new = snapshot_digest(SNAPSHOTS), PROMPT_VERSION + 1
+    assert PROMPT_SNAPSHOT_DIGESTS[PROMPT_VERSION] == digest, (
+        f"the prompt snapshots changed but PROMPT_VERSION is still {PROMPT_VERSION}: in src/medsyn/prompts.py set "
+        f"PROMPT_VERSION = {new} and add {new}: \"{digest}\" to PROMPT_SNAPSHOT_DIGESTS (and a changelog line to "
+        "lighteval_tasks/README.md)"
+    )
 
 
 def test_images_are_interleaved_at_their_evidence(rows: dict) -> None:

@@ -23,10 +23,21 @@ import huggingface_hub
 import pytest
 
 from medsyn.build import build_dataset
-from medsyn.hub import CheckError, check_dataset_folder, describe, plan_dataset, plan_space
+from medsyn import leaderboard as lb
+from medsyn.hub import (
+    CheckError,
+    check_dataset_folder,
+    describe,
+    plan_dataset,
+    plan_space,
+    space_card_problems,
+    space_ignore_patterns,
+)
 from medsyn.schema import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
+SPACES = {"metric": ROOT / "metrics" / "medsyn_metric", "leaderboard": ROOT / "leaderboard"}
+RESULTS_EXAMPLE = ROOT / "tests" / "data" / "results" / "example-proprietary.json"
 RAW_FOLDERS = {"fixtures": ROOT / "tests" / "fixtures" / "raw", "mini": ROOT / "dataset_builder" / "sample"}
 TOKEN = "hf_medsynDummyToken0123456789"
 HF_HOME = Path(tempfile.gettempdir()) / "medsyn-tests-hf-home"  # keeps huggingface_hub's own files out of ~/.cache
@@ -187,8 +198,13 @@ def test_dry_run_lists_exactly_what_a_user_downloads(raw, tmp_path):
 
 
 def test_public_stays_gated(built):
-    text = describe(plan_dataset(built, "me/medsyn", public=True))
+    text = describe(plan_dataset(built, "me/medsyn", private=False))
     assert "private: no" in text and "gated: auto" in text
+
+
+def test_dry_run_says_an_existing_repo_keeps_its_visibility(built):
+    text = describe(plan_dataset(built, "me/medsyn"))
+    assert "private: yes if the repo is new; an existing one keeps its own (--public changes it)" in text
 
 
 # --- failing cleanly --------------------------------------------------------
@@ -275,8 +291,62 @@ def test_space_plan_skips_caches_ships_the_package_and_mirrors_the_folder(tmp_pa
     assert {f"medsyn/{p.relative_to(src).as_posix()}" for p in src.rglob("*.py")} <= package
     assert {"medsyn/__init__.py", "medsyn/leaderboard.py", "medsyn/data/lexicon.json"} <= package
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in package)
-    assert plan.repo_type == "space" and plan.space_sdk == "gradio" and not plan.private
+    assert plan.repo_type == "space" and plan.space_sdk == "gradio"
+    assert plan.private is None and plan.private_on_create is False  # new: public; existing: left as it is
     assert plan.delete_patterns == ["*"]
+
+
+def _leaderboard_copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(SPACES["leaderboard"], tmp_path / "leaderboard", ignore=shutil.ignore_patterns("pending")))
+
+
+def test_pending_submissions_and_gitignored_files_stay_off_the_space(tmp_path):
+    space = _leaderboard_copy(tmp_path)
+    dataset = json.loads(RESULTS_EXAMPLE.read_text(encoding="utf-8"))["dataset"]
+    known = {dataset["revision"]: {"name": dataset["name"], "n_cases": dataset["n_cases"]}}
+    accepted, message = lb.submit(RESULTS_EXAMPLE, space / "pending", known)  # what the app does by default
+    assert accepted, message
+    (space / ".gitignore").write_text((space / ".gitignore").read_text() + "# local\n*.log\n/notes/\nscratch\n")
+    for rel in ("run.log", "sub/deep.log", "notes/a.md", "scratch/x.py", "sub/scratch", "sub/notes/kept.md", "sub/pending/p.json"):
+        (space / rel).parent.mkdir(parents=True, exist_ok=True)
+        (space / rel).write_text("x")
+    result = _run("leaderboard", "me/lb", "--folder", str(space), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    own = {p for p in _dry_run_files(result.stdout) if not p.startswith("medsyn/")}
+    assert own == {"README.md", "app.py", "datasets.json", "requirements.txt", "sub/notes/kept.md"}
+    (space / ".gitignore").unlink()  # pending/ stays off even without the .gitignore
+    assert not any(f.path_in_repo.startswith("pending/") for f in plan_space(space, "me/lb").files)
+
+
+def test_a_negated_gitignore_line_is_refused(tmp_path):
+    space = _space(tmp_path)
+    (space / ".gitignore").write_text("*.json\n!keep.json\n")
+    with pytest.raises(CheckError, match=r"\.gitignore: line 2: negated pattern '!keep.json' is not supported"):
+        space_ignore_patterns(space)
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_the_project_space_readmes_follow_the_hub_rules(name):
+    assert space_card_problems(SPACES[name]) == []
+
+
+def test_a_leaderboard_readme_breaking_the_hub_rules_is_refused(tmp_path):
+    space = _leaderboard_copy(tmp_path)
+    _set_front_matter(space, "colorFrom: blue", "colorFrom: teal")
+    _set_front_matter(space, "sdk: gradio", "sdk: flask")
+    text = (space / "README.md").read_text(encoding="utf-8")
+    head, rest = text.split("short_description: ", 1)
+    description = "DDx coverage, FDx accuracy and Evidence Sensitivity on MEDSYN"  # 61 characters
+    (space / "README.md").write_text(head + f"short_description: {description}\n" + rest.split("\n", 1)[1])
+    with pytest.raises(CheckError) as err:
+        plan_space(space, "me/lb")
+    assert [p.split(": ", 1)[1] for p in err.value.problems] == [
+        "front-matter sdk 'flask' is not one of gradio, streamlit, docker, static",
+        "front-matter colorFrom 'teal' is not one of red, yellow, green, blue, indigo, purple, pink, gray",
+        f"front-matter short_description is 61 characters; the Hub allows at most 60: {description!r}",
+    ]
+    _set_front_matter(space, description, description[:60])
+    assert len(space_card_problems(space)) == 2
 
 
 def test_space_without_sdk_or_app_is_refused(tmp_path):
@@ -427,6 +497,24 @@ def test_upload_is_private_gated_idempotent_and_drops_stale_shards(fake_hub, fol
     third = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder), "--public")
     assert third.returncode == 0, third.stderr
     assert set(repo["files"]) == wanted | {"LICENSE.md"} and repo["commits"] == 2
+
+
+def test_a_rerun_keeps_the_visibility_set_on_the_hub(fake_hub, folder, tmp_path):
+    """The README's plain command on a published dataset, or a Space made private on the Hub, changes nothing."""
+    for flags, private in (["--public"], False), ([], False), (["--private"], True), ([], True):
+        result = _upload(fake_hub, "dataset", "me/medsyn", "--folder", str(folder), *flags)
+        assert result.returncode == 0, result.stderr
+        repo = fake_hub.repos[("dataset", "me/medsyn")]
+        assert (repo["private"], repo["gated"]) == (private, "auto"), flags
+    space = _space(tmp_path)
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
+    repo = fake_hub.repos[("space", "me/medsyn_metric")]
+    assert repo["private"] is False  # a new Space is public
+    repo["private"] = True  # made private on the Hub
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space)).returncode == 0
+    assert repo["private"] is True
+    assert _upload(fake_hub, "metric", "me/medsyn_metric", "--folder", str(space), "--public").returncode == 0
+    assert repo["private"] is False
 
 
 def test_a_refusal_from_the_hub_is_one_line_without_the_token(fake_hub, folder):

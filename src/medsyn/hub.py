@@ -22,6 +22,7 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, HfApi, SpaceCard, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.utils import filter_repo_objects
 
 from medsyn.card import SPLIT, format_size
 from medsyn.schema import FEATURES
@@ -58,6 +59,15 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 """The medsyn package, shipped as ``medsyn/`` beside a Space's app.py: the Spaces import it, and it is not on PyPI."""
 SPACE_SKIP_DIRS = ("__pycache__",)
 SPACE_SKIP_SUFFIXES = (".pyc",)
+SPACE_IGNORE = ("pending/",)
+"""Never uploaded to a Space, whatever its .gitignore says: the leaderboard keeps submissions awaiting
+review in ``pending/`` beside its app.py (the default of ``MEDSYN_PENDING_DIR``)."""
+
+SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
+SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
+MAX_SHORT_DESCRIPTION = 60
+"""The Hub's rules for a Space's front-matter (https://huggingface.co/docs/hub/spaces-config-reference):
+it refuses a README that breaks them, so the Space plan checks them before anything is sent."""
 
 
 class CheckError(Exception):
@@ -89,11 +99,19 @@ class UploadPlan:
     repo_type: str  # "dataset" or "space"
     folder: Path
     files: list[PlannedFile]
-    private: bool
+    private: bool | None
+    """The visibility to set; None leaves an existing repo's visibility as it is."""
+    private_if_new: bool = False
+    """The visibility a new repo gets when ``private`` is None."""
     gated: str | bool = False
     space_sdk: str | None = None
     delete_patterns: list[str] = field(default_factory=list)
     """Remote files matching these and not in ``files`` are deleted, so stale shards never linger."""
+
+    @property
+    def private_on_create(self) -> bool:
+        """The visibility the repo gets if this upload creates it."""
+        return self.private_if_new if self.private is None else self.private
 
 
 # --- pre-upload check -------------------------------------------------------
@@ -262,10 +280,11 @@ def _dataset_files(folder: Path, configs: MetadataConfigs) -> list[PlannedFile]:
     return sorted({_planned(folder, p) for p in files}, key=lambda f: f.path_in_repo)
 
 
-def plan_dataset(folder: str | Path, repo_id: str, public: bool = False) -> UploadPlan:
+def plan_dataset(folder: str | Path, repo_id: str, private: bool | None = None) -> UploadPlan:
     """Check a built dataset folder and plan its upload: README.md, manifest.json and the configs' Parquet files.
 
-    The repo is private unless ``public``; access is gated either way (the card's form asks for the agreements).
+    ``private`` sets the visibility; None keeps an existing repo's, and a new repo is private. Access is
+    gated either way (the card's form asks for the agreements).
     Raises CheckError when the folder fails the pre-upload check.
     """
     folder = Path(folder)
@@ -278,7 +297,8 @@ def plan_dataset(folder: str | Path, repo_id: str, public: bool = False) -> Uplo
         repo_type="dataset",
         folder=folder,
         files=_dataset_files(folder, configs),
-        private=not public,
+        private=private,
+        private_if_new=True,
         gated="auto",
         delete_patterns=["*.parquet"],
     )
@@ -294,46 +314,96 @@ def package_files(package: Path = PACKAGE_DIR) -> list[PlannedFile]:
     )
 
 
-def plan_space(folder: str | Path, repo_id: str, private: bool = False) -> UploadPlan:
+def plan_space(folder: str | Path, repo_id: str, private: bool | None = None) -> UploadPlan:
     """Check a Space folder (metric module or leaderboard) and plan its upload.
 
-    The plan holds every file of the folder but caches and dot-files, plus the medsyn package as
-    ``medsyn/``. The Space mirrors the plan: remote files that are not in it are deleted.
-    Raises CheckError when the README has no Space front-matter with an ``sdk``, the app file is
-    missing, or the folder has its own ``medsyn/``.
+    The plan holds every file of the folder but caches, dot-files, ``pending/`` and what the folder's
+    ``.gitignore`` lists, plus the medsyn package as ``medsyn/``. The Space mirrors the plan: remote
+    files that are not in it are deleted. ``private`` sets the visibility; None keeps an existing
+    Space's, and a new Space is public. Raises CheckError when the README's front-matter breaks the
+    Hub's rules (:func:`space_card_problems`) or the folder has its own ``medsyn/``.
     """
     folder = Path(folder)
-    readme = folder / "README.md"
-    if not readme.is_file():
-        raise CheckError([f"{folder}: no README.md with the Space's front-matter"])
-    try:
-        data = SpaceCard(readme.read_text(encoding="utf-8")).data
-    except Exception as err:  # yaml.YAMLError or ValueError from huggingface_hub's parser
-        raise CheckError([f"{readme}: front-matter does not parse: {_first_line(err)}"]) from None
-    problems = []
-    if not data.sdk:
-        problems.append(f"{readme}: front-matter has no 'sdk'")
-    app_file = data.app_file or "app.py"
-    if not (folder / app_file).is_file():
-        problems.append(f"{folder}: app file {app_file!r} (front-matter app_file) is missing")
+    problems = space_card_problems(folder)
     if (folder / "medsyn").exists():
         problems.append(f"{folder}: has its own medsyn/, which would shadow the package uploaded beside it")
     if problems:
         raise CheckError(problems)
-    files = [
-        _planned(folder, path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not _skipped(path.relative_to(folder))
-    ]
+    paths = [p for p in sorted(folder.rglob("*")) if p.is_file() and not _skipped(p.relative_to(folder))]
+    kept = filter_repo_objects(
+        paths, ignore_patterns=space_ignore_patterns(folder), key=lambda p: p.relative_to(folder).as_posix()
+    )
     return UploadPlan(
         repo_id=repo_id,
         repo_type="space",
         folder=folder,
-        files=files + package_files(),
+        files=[_planned(folder, path) for path in kept] + package_files(),
         private=private,
-        space_sdk=data.sdk,
+        private_if_new=False,
+        space_sdk=SpaceCard((folder / "README.md").read_text(encoding="utf-8")).data.sdk,
         delete_patterns=["*"],
     )
+
+
+def space_card_problems(folder: str | Path) -> list[str]:
+    """Problems of a Space README's front-matter that the Hub would refuse; empty when it is fine.
+
+    It must parse and name an ``sdk`` among SPACE_SDKS; ``colorFrom``/``colorTo``, when given, are among
+    SPACE_COLORS; ``short_description``, when given, is text of at most MAX_SHORT_DESCRIPTION characters;
+    the app file (``app_file``, default ``app.py``) exists.
+    """
+    folder = Path(folder)
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return [f"{folder}: no README.md with the Space's front-matter"]
+    try:
+        data = SpaceCard(readme.read_text(encoding="utf-8")).data
+    except Exception as err:  # yaml.YAMLError or ValueError from huggingface_hub's parser
+        return [f"{readme}: front-matter does not parse: {_first_line(err)}"]
+    problems = []
+    if not data.sdk:
+        problems.append(f"{readme}: front-matter has no 'sdk'")
+    elif data.sdk not in SPACE_SDKS:
+        problems.append(f"{readme}: front-matter sdk {data.sdk!r} is not one of {', '.join(SPACE_SDKS)}")
+    for key in ("colorFrom", "colorTo"):
+        color = data.get(key)
+        if color is not None and color not in SPACE_COLORS:
+            problems.append(f"{readme}: front-matter {key} {color!r} is not one of {', '.join(SPACE_COLORS)}")
+    short = data.get("short_description")
+    if short is not None and not isinstance(short, str):
+        problems.append(f"{readme}: front-matter short_description must be text, got {short!r}")
+    elif short is not None and len(short) > MAX_SHORT_DESCRIPTION:
+        problems.append(
+            f"{readme}: front-matter short_description is {len(short)} characters; "
+            f"the Hub allows at most {MAX_SHORT_DESCRIPTION}: {short!r}"
+        )
+    app_file = data.app_file or "app.py"
+    if not (folder / app_file).is_file():
+        problems.append(f"{folder}: app file {app_file!r} (front-matter app_file) is missing")
+    return problems
+
+
+def space_ignore_patterns(folder: str | Path) -> list[str]:
+    """What a Space upload leaves out, as ``filter_repo_objects`` patterns: SPACE_IGNORE and the folder's .gitignore.
+
+    A .gitignore line without an inner ``/`` matches at any depth, one with it from the folder; a name
+    also matches a directory of that name. Raises CheckError on a negated (``!``) line, which cannot be
+    expressed as a pattern to leave out.
+    """
+    gitignore = Path(folder) / ".gitignore"
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
+    patterns = list(SPACE_IGNORE)
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("!"):
+            raise CheckError([f"{gitignore}: line {number}: negated pattern {line!r} is not supported by upload.py"])
+        anchored = "/" in line.rstrip("/") and not line.startswith("**/")
+        line = line.removeprefix("**/").lstrip("/")
+        names = [line] if line.endswith("/") else [line, f"{line}/"]  # a trailing / is a directory: its files
+        patterns += names if anchored else names + [f"*/{name}" for name in names]
+    return patterns
 
 
 def _skipped(rel: Path) -> bool:
@@ -357,7 +427,7 @@ def describe(plan: UploadPlan) -> str:
     lines = [
         f"{kind} repo: {plan.repo_id}",
         f"endpoint: {endpoint()}",
-        f"private: {'yes' if plan.private else 'no'}",
+        f"private: {_visibility(plan)}",
         f"gated: {plan.gated or 'no'}",
         f"remote files deleted when not listed below: {', '.join(plan.delete_patterns) or 'none'}",
         f"files ({len(plan.files)}):",
@@ -366,6 +436,13 @@ def describe(plan: UploadPlan) -> str:
     lines += [f"  {format_size(f.size):>{width}}  {f.path_in_repo}" for f in plan.files]
     lines.append(f"total: {format_size(sum(f.size for f in plan.files))}")
     return "\n".join(lines)
+
+
+def _visibility(plan: UploadPlan) -> str:
+    if plan.private is not None:
+        return "yes" if plan.private else "no"
+    flag = "--public" if plan.private_if_new else "--private"
+    return f"{'yes' if plan.private_if_new else 'no'} if the repo is new; an existing one keeps its own ({flag} changes it)"
 
 
 def preflight() -> str:
@@ -379,7 +456,9 @@ def preflight() -> str:
 
 
 def upload(plan: UploadPlan) -> str:
-    """Create or update the repo and its settings, then upload the plan's files; return the repo URL.
+    """Create the repo or update its settings, then upload the plan's files; return the repo URL.
+
+    An existing repo's visibility changes only when the plan sets ``private``.
 
     Idempotent: a rerun sends only files whose content changed (``upload_folder`` compares with the
     remote and resumes an interrupted upload). Raises HubError with a one-line message on failure.
@@ -388,12 +467,17 @@ def upload(plan: UploadPlan) -> str:
     api = HfApi(endpoint=endpoint(), token=token)
     with _staged(plan) as folder:
         try:
-            url = api.create_repo(
-                plan.repo_id, repo_type=plan.repo_type, private=plan.private, exist_ok=True, space_sdk=plan.space_sdk
+            url = api.create_repo(  # an existing repo is left as it is
+                plan.repo_id,
+                repo_type=plan.repo_type,
+                private=plan.private_on_create,
+                exist_ok=True,
+                space_sdk=plan.space_sdk,
             )
-            api.update_repo_settings(
-                plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated if plan.gated else None
-            )
+            if plan.private is not None or plan.gated:
+                api.update_repo_settings(
+                    plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated or None
+                )
             api.upload_folder(
                 repo_id=plan.repo_id,
                 repo_type=plan.repo_type,

@@ -3,7 +3,8 @@
 Textual CE comes first, then each visual CE in case order under its title: an image CE
 puts its images at that place (``IMAGE_MARK`` in the query), a text CE its findings.
 English and Chinese templates are separate and fully localized. ``PROMPT_VERSION``
-changes with any change of wording; the snapshot tests pin the rendered text.
+changes with any change of wording; the snapshot tests pin the rendered text, and
+``PROMPT_SNAPSHOT_DIGESTS`` ties each version to its snapshots.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from typing import Any, Sequence, TypeVar
 from .schema import NO_HISTORY, OPTION_LETTERS, RANDOM_HISTORY, TEXT, parse_condition
 
 PROMPT_VERSION = 1
+PROMPT_SNAPSHOT_DIGESTS = {
+    1: "1235a31a8abc982a62fa68b3d453bba05ce3f1c96354a726f16425359f1a579f",
+}
+"""For each PROMPT_VERSION, the digest of its prompt snapshots: ``LC_ALL=C sha256sum *.txt | sha256sum`` in
+tests/snapshots/prompts/. tests/test_prompts.py fails when the snapshots change while PROMPT_VERSION does
+not: a prompt change bumps PROMPT_VERSION and records the new digest here (the test prints it)."""
 IMAGE_MARK = "<medsyn_image>"
 """Stands in a rendered query where one image goes; backends split on it to interleave images."""
 

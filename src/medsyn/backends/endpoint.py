@@ -4,9 +4,11 @@ Each doc becomes one user message whose content interleaves text parts and
 ``image_url`` parts (PNG data URLs; JPEG sources stay JPEG) in the order of the
 query's image marks. Generation runs at temperature 0. The answer posterior
 (``loglikelihood``) comes from the top log-probabilities of the first generated
-token; an endpoint that returns none (or ``logprobs=false``) gets N samples at
-temperature 1, read with :func:`medsyn.answers.extract_answer`, and add-one
-smoothed frequencies. Requests run concurrently under a limit, are retried with
+token; an endpoint that returns none, or refuses ``logprobs`` with HTTP 400 (or
+``logprobs=false``), gets N samples at temperature 1, read with
+:func:`medsyn.answers.extract_answer`, and add-one smoothed frequencies. The
+first posterior request probes for log-probabilities alone; when it fails, the
+others are not sent. Requests run concurrently under a limit, are retried with
 exponential backoff, and every finished output is written at once to a
 :class:`~medsyn.backends.cache.ResponseCache`, so an interrupted run resumes.
 
@@ -212,6 +214,11 @@ def retry_delay(exc: BaseException, attempt: int, base: float) -> float:
     return min(base * 2**attempt * random.uniform(0.5, 1.0), MAX_RETRY_DELAY)
 
 
+def rejects_logprobs(exc: BaseException | None) -> bool:
+    """An HTTP 400 whose message is about log-probabilities ("logprobs is not supported with this model")."""
+    return isinstance(exc, openai.BadRequestError) and "logprob" in f"{exc.message} {exc.body}".lower()
+
+
 def describe(exc: BaseException) -> str:
     """A one-line description of a request error (never includes credentials)."""
     if isinstance(exc, openai.APIStatusError):
@@ -327,7 +334,7 @@ class EndpointModel(LightevalModel):
         raise AssertionError("unreachable")
 
     def _run(self, docs: list[Doc], jobs: list[Job], desc: str, probe_first: bool = False) -> list[ModelResponse]:
-        """Run ``jobs`` concurrently (``probe_first``: the first one alone, before the rest).
+        """Run ``jobs`` concurrently (``probe_first``: the first one alone, and the rest only if it succeeds).
 
         Raises one EndpointRequestError listing every doc that failed, after all jobs ended.
         """
@@ -350,11 +357,19 @@ class EndpointModel(LightevalModel):
                     head = 1 if probe_first else 0
                     pairs = list(zip(docs, jobs))
                     first = await asyncio.gather(*(run_one(*p) for p in pairs[:head]), return_exceptions=True)
+                    if any(isinstance(r, BaseException) for r in first):
+                        return first
                     rest = await asyncio.gather(*(run_one(*p) for p in pairs[head:]), return_exceptions=True)
                     return first + rest
 
         results = _run_coroutine(main()) if jobs else []
         errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and len(results) < len(jobs):
+            raise EndpointRequestError(
+                f"the first {desc} request, which probes whether {self.base_url} returns log-probabilities, "
+                f"failed, so the other {len(jobs) - 1} were not sent (if the endpoint cannot return "
+                f"log-probabilities, set logprobs=false):\n  {errors[0]}"
+            ) from errors[0]
         if errors:
             lines = "\n".join(f"  {e}" for e in errors[:10]) + ("\n  ..." if len(errors) > 10 else "")
             raise EndpointRequestError(
@@ -362,6 +377,15 @@ class EndpointModel(LightevalModel):
                 f"{self._cache.path}, so a rerun redoes only these:\n{lines}"
             ) from errors[0]
         return results
+
+    def _use_samples(self, reason: str) -> None:
+        """From now on posteriors come from samples; the first time, say why in the log."""
+        if self._logprobs_available is None:
+            logger.warning(
+                "%s %s: posteriors come from %d samples (set logprobs=false to skip the probe)",
+                self.base_url, reason, self.settings.samples,
+            )
+        self._logprobs_available = False
 
     # lighteval API ----------------------------------------------------------
 
@@ -449,10 +473,19 @@ class EndpointModel(LightevalModel):
                 texts += [c.message.content or "" for c in sorted(response.choices, key=lambda c: c.index)]
             return {"texts": texts[: s.samples], "system_fingerprint": response.system_fingerprint}
 
+        async def logprobs_or_none(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> dict | None:
+            """The top log-probabilities answer; None when the probe is refused with a 400 about logprobs."""
+            try:
+                return await self._cached(self._key(doc, "logprobs", sent, lp_params), lambda: ask_logprobs(client, limit))
+            except EndpointRequestError as exc:
+                if self._logprobs_available is None and rejects_logprobs(exc.__cause__):
+                    self._use_samples(f"refused log-probabilities ({describe(exc.__cause__)})")
+                    return None
+                raise
+
         async def job(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
-            if self._logprobs_available is not False:
-                key = self._key(doc, "logprobs", sent, lp_params)
-                value = await self._cached(key, lambda: ask_logprobs(client, limit))
+            value = await logprobs_or_none(client, limit) if self._logprobs_available is not False else None
+            if value is not None:
                 if value["top_logprobs"] is not None:
                     self._logprobs_available = True
                     logprobs, listed = posterior_from_top_logprobs(value["top_logprobs"], letters)
@@ -466,9 +499,7 @@ class EndpointModel(LightevalModel):
                         n_samples=1,
                         unparseable_samples=0 if listed else 1,
                     )
-                if self._logprobs_available is None:
-                    logger.warning("%s returned no log-probabilities: posteriors come from %d samples", self.base_url, s.samples)
-                self._logprobs_available = False
+                self._use_samples("returned no log-probabilities")
             key = self._key(doc, "samples", sent, {**sample_params, "n": s.samples})
             value = await self._cached(key, lambda: ask_samples(client, limit))
             options = (doc.specific or {}).get("options")
