@@ -221,3 +221,35 @@ def test_app_builds_from_the_results_location(tmp_path, monkeypatch):
     app = _load_app(monkeypatch, empty, tmp_path)
     assert [row[0] for row in _table_value(app.demo, "table-en")] == [lb.PHYSICIANS["name"]]
     assert _table_value(app.demo, "table-zh") == []
+
+
+def test_intervals_that_exclude_their_point_still_plot(tmp_path, monkeypatch):
+    """A valid file whose es_gap_ci excludes es_gap (percentile bootstrap) and whose rate sits just
+    outside its interval (within the schema's rounding tolerance): error bars clip at 0, the Space starts."""
+    obj = _example("example-medical-8b.json")
+    en = obj["results"]["en"]
+    en["es_gap_ci"] = [en["es_gap"] + 0.007, en["es_gap"] + 0.07]
+    en["fdx_accuracy_ci"] = [en["fdx_accuracy"] + 0.0005, min(1.0, en["fdx_accuracy"] + 0.2)]
+    assert lb.validate_results(obj, _known()) == []
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "r.json").write_text(json.dumps(obj))
+    board = lb.load_folder(tmp_path / "results")
+    assert board.problems == []
+    for figure in (lb.plot_es_gap_vs_fdx(board, "en"), lb.plot_ddx_vs_fdx(board, "en")):
+        figure.savefig(tmp_path / "plot.png")
+    assert lb._errors(0.0833, [0.09, 0.15], 1.0) == [[0.0], [pytest.approx(0.0667)]]
+    _load_app(monkeypatch, tmp_path / "results", tmp_path)
+
+
+@pytest.mark.parametrize("drop", [("en", "zh"), ("zh",)])
+def test_submission_with_case_counts_that_do_not_add_up_is_refused(tmp_path, drop):
+    obj = _example()
+    for lang in drop:
+        del obj["dataset"]["n_cases"][lang], obj["results"][lang]
+    obj["results"]["overall"]["n"] = 3 if len(drop) == 2 else obj["results"]["en"]["n"]
+    path = tmp_path / "upload.json"
+    path.write_text(json.dumps(obj))
+    accepted, message = lb.submit(path, tmp_path / "pending", _known())
+    assert not accepted
+    assert "- dataset.n_cases.zh: 0 does not match the 8 zh cases of MEDSYN-mini at this revision" in message
+    assert not (tmp_path / "pending").exists()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from medsyn.results_schema import validate_results
+from medsyn.schema import VISUAL_CE_TYPES
 
 RESULTS = Path(__file__).parent / "data" / "results"
 
@@ -31,6 +32,7 @@ def test_design_example_shape_is_valid():
     block = {"n": 16, "fdx_accuracy": 0.25, "fdx_accuracy_ci": [0.06, 0.5], "parse_failures": 0,
              "ddx_coverage": 0.0, "ddx_coverage_ci": [0.0, 0.0], "judge_failures": 0,
              "ddx_fdx_gap": -0.25, "es_image": 0.01, "es_text": 0.02, "es_gap": 0.01, "es_gap_ci": [0.0, 0.02],
+             "es_parse_failures": 0,  # added beside es_gap_ci (medsyn.results_schema), not yet in the §7 example
              "evidence_sensitivity": {"ct": {"image": 0.01, "text": 0.02, "gap": 0.01}},
              "conditions": {"full": 0.25, "text": 0.31, "no_history": 0.19, "random_history": 0.19}}
     obj = {"medsyn_version": "0.1.0",
@@ -46,7 +48,8 @@ def test_nulls_are_allowed_for_missing_measurements():
     obj = _load()
     for block in obj["results"].values():
         block.update(ddx_coverage=None, ddx_coverage_ci=None, judge_failures=None, ddx_fdx_gap=None,
-                     es_image=None, es_text=None, es_gap=None, es_gap_ci=None, evidence_sensitivity=None)
+                     es_image=None, es_text=None, es_gap=None, es_gap_ci=None, es_parse_failures=None,
+                     evidence_sensitivity=None)
     obj["model"]["params_b"] = None
     assert validate_results(obj) == []
 
@@ -70,7 +73,12 @@ def test_nulls_are_allowed_for_missing_measurements():
         (lambda o: o["results"].pop("overall"), "results.overall: missing"),
         (lambda o: o["results"].pop("zh"), "results.zh: missing although dataset.n_cases.zh = 8"),
         (lambda o: o["results"]["en"].update(n=15), "results.en.n: 15 does not match dataset.n_cases.en = 16"),
-        (lambda o: o["results"]["overall"].update(n=23), "results.overall.n: 23 is not the sum over languages (24)"),
+        (lambda o: o["results"]["overall"].update(n=23), "results.overall.n: 23 is not the sum of dataset.n_cases (24)"),
+        (lambda o: o["results"]["en"].update(es_parse_failures=-1), "results.en.es_parse_failures: must be a non-negative integer"),
+        (lambda o: o["results"]["en"].update(es_parse_failures=16 * (1 + 2 * len(VISUAL_CE_TYPES)) + 1),
+         f"results.en.es_parse_failures: {16 * (1 + 2 * len(VISUAL_CE_TYPES)) + 1} is more than "
+         f"{16 * (1 + 2 * len(VISUAL_CE_TYPES))} ({1 + 2 * len(VISUAL_CE_TYPES)} per case, n = 16)"),
+        (lambda o: o["results"]["en"].pop("es_parse_failures"), "results.en.es_parse_failures: missing"),
         (lambda o: o["model"].update(type="closed"), "model.type: 'closed' is not one of open, proprietary, medical, reference"),
         (lambda o: o["model"].update(name=""), "model.name: must be a non-empty string"),
         (lambda o: o["model"].update(params_b=True), "model.params_b: must be a positive number"),
@@ -118,14 +126,31 @@ def test_known_dataset_revision_and_counts():
     assert validate_results(other, {})[0].endswith("(known: none configured)")
 
     known[obj["dataset"]["revision"]]["n_cases"]["en"] = 20
-    assert "dataset.n_cases.en: 16 does not match the 20 en cases of MEDSYN-mini at this revision" in validate_results(obj, known)
+    assert validate_results(obj, known) == ["dataset.n_cases.en: 16 does not match the 20 en cases of MEDSYN-mini at this "
+                                            "revision (a run on some languages or cases is not a full run)"]
 
 
-def test_single_language_run_of_a_known_dataset():
-    """An English-only run lists only en in n_cases; its count must still match the revision's."""
+def test_single_language_run_is_valid_but_not_a_full_run_of_a_known_dataset():
+    """An English-only run lists only en in n_cases: a valid file, refused against the revision's counts."""
     obj = _load()
     known = _known(obj)
     del obj["dataset"]["n_cases"]["zh"]
     del obj["results"]["zh"]
     obj["results"]["overall"] = copy.deepcopy(obj["results"]["en"])
-    assert validate_results(obj, known) == []
+    assert validate_results(obj) == []
+    assert validate_results(obj, known) == [
+        "dataset.n_cases.zh: 0 does not match the 8 zh cases of MEDSYN-mini at this revision "
+        "(a run on some languages or cases is not a full run)"
+    ]
+
+
+def test_case_counts_that_cannot_be_checked_are_refused():
+    """No n_cases and no language blocks: overall.n must still be the sum of n_cases."""
+    obj = _load()
+    known = _known(obj)
+    obj["dataset"]["n_cases"] = {}
+    del obj["results"]["en"], obj["results"]["zh"]
+    obj["results"]["overall"]["n"] = 3
+    assert validate_results(obj) == ["results.overall.n: 3 is not the sum of dataset.n_cases (0)"]
+    problems = validate_results(obj, known)
+    assert {p.split(":")[0] for p in problems} == {"dataset.n_cases.en", "dataset.n_cases.zh", "results.overall.n"}

@@ -31,7 +31,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--judge", default="lexical", help="DDx judge: lexical, openai:MODEL[@BASE_URL] or litellm:MODEL")
     p.add_argument("--model-type", choices=("open", "proprietary", "medical"), default="open")
     p.add_argument("--params-b", type=float, default=None, help="parameters in billions (transformers: counted)")
-    p.add_argument("--max-samples", type=int, default=None, help="only the first N docs of each task (not with ES tasks)")
+    p.add_argument("--max-samples", type=_positive, default=None, metavar="N",
+                   help="a smoke run on the first N cases of each language, in every task; its results record "
+                        "the subset and never pass for a full run")  # fmt: skip
     p.set_defaults(func=_eval)
 
     p = commands.add_parser("tiny-model", help="build the tiny random vision-language model (offline) into OUT")
@@ -40,6 +42,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     # Dispatched by cli.main before argparse, so that every argument (--help too) reaches lighteval.
     commands.add_parser("lighteval", help="the lighteval CLI with MEDSYN's compatibility fixes (see lighteval_compat)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of cases, got {value}")
+    return value
 
 
 def _tiny_model(out: Path) -> Path:
@@ -142,7 +151,8 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
     command = "medsyn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     results = build_results(
         samples,
-        dataset=dataset_info(Path(dataset), dataset_name),
+        dataset=dataset_info(Path(dataset), dataset_name, languages={s.specific["language"] for s in samples},
+                             max_cases=max_samples),  # fmt: skip
         model=model_meta,
         judge=judge,
         max_pixels=max_pixels,
@@ -151,12 +161,20 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
     write_results(results, out / "results.json")
     report = write_report(results, out)
     for subset, block in results["results"].items():
-        print(
-            f"{subset:8s} n={block['n']:3d}  FDx {_fmt(block['fdx_accuracy'])} (parse failures {block['parse_failures']})"
-            f"  DDx {_fmt(block['ddx_coverage'])} (judge failures {block['judge_failures']})  ES gap {block['es_gap']}"
-        )
+        print(summary_line(subset, block))
     print(f"wrote {out / 'results.json'} and {report} in {time.time() - start:.0f} s")
     return 0
+
+
+def summary_line(subset: str, block: dict) -> str:
+    """One printed line per subset: each figure with its failure count (n/a where not measured)."""
+    from .report import fmt_count, fmt_num
+
+    return (
+        f"{subset:8s} n={block['n']:3d}  FDx {_fmt(block['fdx_accuracy'])} (parse failures {fmt_count(block['parse_failures'])})"
+        f"  DDx {_fmt(block['ddx_coverage'])} (judge failures {fmt_count(block['judge_failures'])})"
+        f"  ES gap {fmt_num(block['es_gap'])} (parse failures {fmt_count(block['es_parse_failures'])})"
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -18,7 +18,10 @@ from . import lighteval_compat
 
 @dataclass
 class Sample:
-    """One evaluated doc: what the model saw (``specific``: case, condition, ...) and answered."""
+    """One evaluated doc: what the model saw (``specific``: case, condition, ...) and answered.
+
+    ``posterior_failed``: the answer posterior rests on no parsed answer (see :func:`posterior_failed`).
+    """
 
     task: str
     specific: dict[str, Any]
@@ -26,6 +29,33 @@ class Sample:
     n_images: int
     text: str | None
     logprobs: list[float] | None
+    posterior_failed: bool = False
+
+
+def posterior_failed(response: Any) -> bool:
+    """True when a log-likelihood response's posterior rests on no parsed answer.
+
+    The endpoint backend counts ``unparseable_samples`` out of ``n_samples`` (no option letter
+    among the top tokens, or no sampled answer with a letter) and falls back to a uniform
+    posterior: that posterior is a guess, not the model's answer. Other backends never fail.
+    """
+    return getattr(response, "unparseable_samples", 0) >= getattr(response, "n_samples", 1) > 0
+
+
+def usable_es_rows(case_ids: list[str], conditions: list[str], failed: list[bool]) -> list[bool]:
+    """Which Evidence Sensitivity rows to score: a (case, CE type) pair whose ``full``,
+    ``absent:<type>`` or ``text:<type>`` posterior failed is left out whole, so no ES value
+    rests on a guessed posterior; a case whose ``full`` posterior failed is left out whole.
+    """
+    from .schema import FULL, parse_condition
+
+    types = [parse_condition(name).ce_type for name in conditions]
+    lost_case = {c for c, name, bad in zip(case_ids, conditions, failed) if bad and name == FULL}
+    lost_pair = {(c, t) for c, t, bad in zip(case_ids, types, failed) if bad and t is not None}
+    return [
+        not bad and c not in lost_case and (c, t) not in lost_pair
+        for c, t, bad in zip(case_ids, types, failed)
+    ]
 
 
 def all_task_names(languages: list[str], *, ablations: bool = True, ddx: bool = True, es: bool = True) -> list[str]:
@@ -52,9 +82,11 @@ def run_lighteval(
     *,
     max_samples: int | None = None,
 ) -> tuple[list[Sample], dict[str, Any]]:
-    """Evaluate ``model`` (a LightevalModel) on ``tasks``; return the samples and lighteval's results dict."""
-    if max_samples is not None and any(":es_" in name for name in tasks):
-        raise ValueError("max_samples would cut a case's Evidence Sensitivity conditions apart; run the es_ tasks whole")
+    """Evaluate ``model`` (a LightevalModel) on ``tasks``; return the samples and lighteval's results dict.
+
+    ``max_samples``: only the first N cases of each language, in every task (an ES task keeps
+    all conditions of those cases), not lighteval's first N docs of each task.
+    """
     lighteval_compat.apply()
     from lighteval.logging.evaluation_tracker import EvaluationTracker
     from lighteval.pipeline import ParallelismManager, Pipeline, PipelineParameters
@@ -62,12 +94,11 @@ def run_lighteval(
     from .tasks import task_table
 
     task_module = types.ModuleType("medsyn_lighteval_tasks")
-    task_module.TASKS_TABLE = task_table(dataset)
+    task_module.TASKS_TABLE = task_table(dataset, max_cases=max_samples)
     tracker = EvaluationTracker(output_dir=str(output_dir), save_details=True)
     params = PipelineParameters(
         launcher_type=ParallelismManager.CUSTOM,
         custom_tasks_directory=task_module,
-        max_samples=max_samples,
         bootstrap_iters=0,  # MEDSYN's own seeded case-level bootstrap gives the CIs (medsyn.stats)
     )
     pipeline = Pipeline(
@@ -90,6 +121,7 @@ def run_lighteval(
                     n_images=len(doc.images or []),
                     text=response.text[0] if response.text else None,
                     logprobs=list(response.logprobs) if response.logprobs else None,
+                    posterior_failed=bool(response.logprobs) and posterior_failed(response),
                 )
             )
     return samples, pipeline.get_results()

@@ -47,9 +47,9 @@ SIZE_BUCKETS: dict[str, tuple[float, float] | None] = {
 COLUMNS = [
     "Model", "Type", "Size (B)", "Dataset", "n",
     "DDx coverage (%)", "DDx CI (%)", "FDx accuracy (%)", "FDx CI (%)", "DDx–FDx gap (pp)",
-    "Parse failures", "Judge failures", "ES gap", "ES gap CI", "Provenance",
+    "Parse failures", "Judge failures", "ES gap", "ES gap CI", "ES parse failures", "Provenance",
 ]
-COUNT_COLUMNS = {"n", "Parse failures", "Judge failures"}
+COUNT_COLUMNS = {"n", "Parse failures", "Judge failures", "ES parse failures"}
 NUMBER_COLUMNS = {"Size (B)", "DDx coverage (%)", "FDx accuracy (%)", "DDx–FDx gap (pp)", "ES gap"} | COUNT_COLUMNS
 TYPE_COLOURS = {"open": "tab:blue", "proprietary": "tab:orange", "medical": "tab:green", "reference": "tab:grey"}
 
@@ -164,6 +164,7 @@ def _row(entry: Entry, language: str) -> dict[str, Any]:
         "Judge failures": block.get("judge_failures"),
         "ES gap": None if block.get("es_gap") is None else round(block["es_gap"], 3),
         "ES gap CI": _ci(block.get("es_gap_ci"), scale=1.0, digits=3),
+        "ES parse failures": block.get("es_parse_failures"),
         "Provenance": f"results file {entry.source}",
     }
 
@@ -175,7 +176,8 @@ def _physicians_row() -> dict[str, Any]:
         "DDx coverage (%)": _pct(ref["ddx_coverage"]), "DDx CI (%)": "",
         "FDx accuracy (%)": _pct(ref["fdx_accuracy"]), "FDx CI (%)": "",
         "DDx–FDx gap (pp)": round(100 * (ref["ddx_coverage"] - ref["fdx_accuracy"]), 1),
-        "Parse failures": None, "Judge failures": None, "ES gap": None, "ES gap CI": "", "Provenance": REPORTED,
+        "Parse failures": None, "Judge failures": None, "ES gap": None, "ES gap CI": "",
+        "ES parse failures": None, "Provenance": REPORTED,
     }
 
 
@@ -240,7 +242,9 @@ def _empty(ax: Any, message: str) -> None:
 
 
 def _errors(value: float, ci: list[float] | None, scale: float) -> list[list[float]] | None:
-    return None if ci is None else [[(value - ci[0]) * scale], [(ci[1] - value) * scale]]
+    """Error-bar lengths below and above ``value``, clipped at 0: a percentile bootstrap interval
+    may exclude its point (an ES gap; a rate within the schema's rounding tolerance)."""
+    return None if ci is None else [[max(0.0, value - ci[0]) * scale], [max(0.0, ci[1] - value) * scale]]
 
 
 def plot_ddx_vs_fdx(board: Board, language: str) -> Figure:

@@ -17,8 +17,12 @@ def _ci(ci: list[float] | None) -> str:
     return "" if not ci else f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
-def _num(value: float | None) -> str:
+def fmt_num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
+
+
+def fmt_count(value: int | None) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def write_report(results: dict[str, Any], out_dir: Path) -> Path:
@@ -33,15 +37,15 @@ def write_report(results: dict[str, Any], out_dir: Path) -> Path:
         f"Dataset {dataset['name']} (revision `{dataset['revision'][:12]}`), judge `{results['judge']}`, "
         f"image budget {results['image_budget']['max_pixels'] or 'model default'} pixels. Command: `{results['command']}`.",
         "",
-        "| subset | cases | FDx accuracy [95 % CI] | parse failures | DDx coverage [95 % CI] | judge failures | DDx-FDx gap | ES image | ES text | ES gap [95 % CI] |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| subset | cases | FDx accuracy [95 % CI] | parse failures | DDx coverage [95 % CI] | judge failures | DDx-FDx gap | ES image | ES text | ES gap [95 % CI] | ES parse failures |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for subset, b in results["results"].items():
-        es_ci = "" if not b["es_gap_ci"] else f" [{_num(b['es_gap_ci'][0])}, {_num(b['es_gap_ci'][1])}]"
+        es_ci = "" if not b["es_gap_ci"] else f" [{fmt_num(b['es_gap_ci'][0])}, {fmt_num(b['es_gap_ci'][1])}]"
         lines.append(
-            f"| {subset} | {b['n']} | {_pct(b['fdx_accuracy'])}{_ci(b['fdx_accuracy_ci'])} | {b['parse_failures']} "
-            f"| {_pct(b['ddx_coverage'])}{_ci(b['ddx_coverage_ci'])} | {b['judge_failures']} | {_pct(b['ddx_fdx_gap'])} "
-            f"| {_num(b['es_image'])} | {_num(b['es_text'])} | {_num(b['es_gap'])}{es_ci} |"
+            f"| {subset} | {b['n']} | {_pct(b['fdx_accuracy'])}{_ci(b['fdx_accuracy_ci'])} | {fmt_count(b['parse_failures'])} "
+            f"| {_pct(b['ddx_coverage'])}{_ci(b['ddx_coverage_ci'])} | {fmt_count(b['judge_failures'])} | {_pct(b['ddx_fdx_gap'])} "
+            f"| {fmt_num(b['es_image'])} | {fmt_num(b['es_text'])} | {fmt_num(b['es_gap'])}{es_ci} | {fmt_count(b['es_parse_failures'])} |"
         )
     lines += ["", "## FDx accuracy by condition", "", "| subset | " + " | ".join(results["results"]["overall"]["conditions"]) + " |"]
     lines.append("|---" * (1 + len(results["results"]["overall"]["conditions"])) + "|")
@@ -49,14 +53,15 @@ def write_report(results: dict[str, Any], out_dir: Path) -> Path:
         lines.append(f"| {subset} | " + " | ".join(_pct(v) for v in b["conditions"].values()) + " |")
     lines += ["", "## Evidence Sensitivity by CE type (overall, Jensen-Shannon)", "", "| CE type | image | text | gap |", "|---|---|---|---|"]
     for ce_type, v in results["results"]["overall"]["evidence_sensitivity"].items():
-        lines.append(f"| {ce_type} | {_num(v['image'])} | {_num(v['text'])} | {_num(v['gap'])} |")
+        lines.append(f"| {ce_type} | {fmt_num(v['image'])} | {fmt_num(v['text'])} | {fmt_num(v['gap'])} |")
     lines += [
         "",
         "![DDx coverage vs FDx accuracy](ddx_vs_fdx.png)",
         "",
         "![Evidence Sensitivity, image vs text](evidence_sensitivity.png)",
         "",
-        "Parse failures count as wrong answers; judge failures are left out of DDx coverage and counted apart.",
+        "Parse failures count as wrong answers; judge failures are left out of DDx coverage and counted apart;",
+        "ES parse failures (answer posteriors with no option letter) are left out of ES with their (case, CE type) pairs.",
         "The physicians' point (DDx 77.13 %, FDx 72.11 %, English subset) is as reported in the paper, not reproduced.",
     ]
     path = out_dir / "report.md"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import __version__
-from .evaluation import Sample
+from .evaluation import Sample, usable_es_rows
 from .schema import FULL, GLOBAL_CONDITIONS, LANGUAGES, OPTION_LETTERS
 
 METRIC_DIR = Path(__file__).resolve().parents[2] / "metrics" / "medsyn_metric"
@@ -68,11 +68,19 @@ def _fdx(metrics: dict[str, Any], rows: list[Sample], confidence_interval: bool 
 
 
 def _es(metrics: dict[str, Any], rows: list[Sample]) -> dict[str, Any]:
-    empty = {"es_image": None, "es_text": None, "es_gap": None, "es_gap_ci": None, "evidence_sensitivity": {}}
+    """ES figures over the usable posteriors, and ``es_parse_failures``: posteriors that rest on no parsed answer."""
+    empty = {"es_image": None, "es_text": None, "es_gap": None, "es_gap_ci": None, "es_parse_failures": None,
+             "evidence_sensitivity": {}}  # fmt: skip
     if not rows:
         return empty
     from .sensitivity import posterior
 
+    failed = [s.posterior_failed for s in rows]
+    case_ids = [s.specific["case_id"] for s in rows]
+    conditions = [s.specific["condition"] for s in rows]
+    rows = [s for s, keep in zip(rows, usable_es_rows(case_ids, conditions, failed)) if keep]
+    if not rows:
+        return empty | {"es_parse_failures": sum(failed)}
     r = metrics["evidence_sensitivity"].compute(
         predictions=[posterior(s.logprobs) for s in rows],
         references=[OPTION_LETTERS.index(s.specific["answer"]) for s in rows],
@@ -80,7 +88,7 @@ def _es(metrics: dict[str, Any], rows: list[Sample]) -> dict[str, Any]:
         conditions=[s.specific["condition"] for s in rows],
         confidence_interval=True,
     )
-    return {key: r.get(key) for key in empty}
+    return {key: r.get(key) for key in empty} | {"es_parse_failures": sum(failed)}
 
 
 def build_results(
@@ -114,12 +122,29 @@ def build_results(
     }
 
 
-def dataset_info(dataset_dir: Path, name: str | None = None) -> dict[str, Any]:
-    """``dataset`` of §7: name, revision (sha256 of manifest.json), cases per language."""
-    from .build import MANIFEST, dataset_revision
+def manifest_cases(dataset_dir: Path) -> dict[str, list[str]]:
+    """The case ids of a built dataset per language, in manifest (= dataset) order."""
+    from .build import MANIFEST
 
-    manifest = json.loads((dataset_dir / MANIFEST).read_text(encoding="utf-8"))
-    n_cases = {lang: sum(c["language"] == lang for c in manifest["cases"]) for lang in LANGUAGES}
+    manifest = json.loads((Path(dataset_dir) / MANIFEST).read_text(encoding="utf-8"))
+    cases: dict[str, list[str]] = {}
+    for case in manifest["cases"]:
+        cases.setdefault(case["language"], []).append(case["case_id"])
+    return cases
+
+
+def dataset_info(
+    dataset_dir: Path, name: str | None = None, *, languages: Iterable[str] = LANGUAGES, max_cases: int | None = None
+) -> dict[str, Any]:
+    """``dataset`` of §7: name, revision (sha256 of manifest.json), and the cases evaluated per language.
+
+    ``languages`` are those evaluated and ``max_cases`` the ``--max-samples`` limit: a subset run
+    records its subset, so it never passes for a full run of the revision (medsyn.results_schema).
+    """
+    from .build import dataset_revision
+
+    cases = manifest_cases(dataset_dir)
+    n_cases = {lang: len(cases.get(lang, [])[:max_cases]) for lang in LANGUAGES if lang in set(languages)}
     return {
         "name": name or dataset_dir.name,
         "revision": dataset_revision(dataset_dir),

@@ -3,6 +3,17 @@
 ``validate_results`` returns every problem as one readable line ``<field path>: <problem>``
 (empty list when the file is valid). ``medsyn demo``/``eval`` check their own output with it,
 and the leaderboard checks every results file and every submission with it.
+
+Beyond the example of DESIGN §7:
+
+* ``dataset.n_cases`` counts the cases *evaluated* per language: a run on one language
+  (``--tasks en``) or on the first N cases (``--max-samples N``) records that subset, so its
+  file is valid but differs from the known revision's counts and is refused as a full run.
+  ``results.overall.n`` is always the sum of ``n_cases``.
+* ``es_parse_failures`` (beside ``es_gap_ci``, like ``parse_failures`` and ``judge_failures``):
+  the Evidence Sensitivity posteriors that rest on no parsed answer (the endpoint backend found
+  no option letter). They are counted, never scored: their (case, CE type) pairs are left out
+  of ES, and with nothing left the ES figures are null. Null when no ES task ran.
 """
 
 from __future__ import annotations
@@ -23,11 +34,14 @@ MODEL_KEYS = ("name", "type", "params_b")
 RATE_KEYS = ("fdx_accuracy", "ddx_coverage")
 """Fractions in [0, 1], each with a ``<key>_ci`` interval."""
 COUNT_KEYS = ("parse_failures", "judge_failures")
+"""Failures counted per case (at most ``n``)."""
+ES_FAILURES = "es_parse_failures"
+"""Failed ES posteriors: at most ``n`` × (1 + 2 × CE types), one per case and condition."""
 ES_KEYS = ("es_image", "es_text", "es_gap")
 BLOCK_KEYS = (
     "n", "fdx_accuracy", "fdx_accuracy_ci", "parse_failures", "ddx_coverage", "ddx_coverage_ci",
     "judge_failures", "ddx_fdx_gap", "es_image", "es_text", "es_gap", "es_gap_ci",
-    "evidence_sensitivity", "conditions",
+    ES_FAILURES, "evidence_sensitivity", "conditions",
 )
 MAX_MODEL_NAME = 200
 TOLERANCE = 1e-3
@@ -164,6 +178,17 @@ def _conditions(value: Any, path: str, problems: list[str]) -> None:
         _rate(accuracy, f"{path}.{name}", problems)
 
 
+def _count(count: Any, where: str, n: int | None, per_case: int, problems: list[str]) -> None:
+    """A failure count: null, or a non-negative integer of at most ``per_case`` per case."""
+    if count is None:
+        return
+    if not _is_count(count):
+        problems.append(f"{where}: must be a non-negative integer or null, got {count!r}")
+    elif n is not None and count > n * per_case:
+        most = f"n = {n}" if per_case == 1 else f"{n * per_case} ({per_case} per case, n = {n})"
+        problems.append(f"{where}: {count} is more than {most}")
+
+
 def _block(block: Any, path: str, problems: list[str]) -> int | None:
     """Check one language's results; return its ``n`` when valid."""
     if not isinstance(block, dict):
@@ -177,14 +202,9 @@ def _block(block: Any, path: str, problems: list[str]) -> int | None:
     for key in RATE_KEYS:
         _rate(block.get(key), f"{path}.{key}", problems)
         _interval(block, key, path, problems, is_rate=True)
-    for key in COUNT_KEYS:
-        count = block.get(key)
-        if count is None:
-            continue
-        if not _is_count(count):
-            problems.append(f"{path}.{key}: must be a non-negative integer or null, got {count!r}")
-        elif n is not None and count > n:
-            problems.append(f"{path}.{key}: {count} is more than n = {n}")
+    for key in (*COUNT_KEYS, ES_FAILURES):
+        per_case = 1 if key in COUNT_KEYS else 1 + 2 * len(VISUAL_CE_TYPES)
+        _count(block.get(key), f"{path}.{key}", n, per_case, problems)
     ddx, fdx, gap = block.get("ddx_coverage"), block.get("fdx_accuracy"), block.get("ddx_fdx_gap")
     if _finite(gap, f"{path}.ddx_fdx_gap", problems):
         if not (_is_number(ddx) and _is_number(fdx)):
@@ -238,12 +258,13 @@ def _known_revision(dataset: dict, counts: dict[str, int], known: KnownDatasets,
         return
     if dataset.get("name") != entry.get("name"):
         problems.append(f"dataset.name: {dataset.get('name')!r} does not match revision's dataset {entry.get('name')!r}")
-    expected = entry.get("n_cases", {})
-    for lang, count in counts.items():
-        if count != expected.get(lang, 0):
+    expected = {lang: count for lang, count in entry.get("n_cases", {}).items() if count}
+    for lang in sorted(set(expected) | set(counts)):
+        count, want = counts.get(lang, 0), expected.get(lang, 0)
+        if count != want:
             problems.append(
-                f"dataset.n_cases.{lang}: {count} does not match the {expected.get(lang, 0)} "
-                f"{lang} cases of {entry.get('name')} at this revision"
+                f"dataset.n_cases.{lang}: {count} does not match the {want} {lang} cases of {entry.get('name')} "
+                "at this revision (a run on some languages or cases is not a full run)"
             )
 
 
@@ -280,18 +301,17 @@ def _results(obj: dict, counts: dict[str, int], problems: list[str]) -> None:
             problems.append(f"results.{lang}.n: {ns[lang]} does not match dataset.n_cases.{lang} = {expected}")
         if lang not in results and expected > 0:
             problems.append(f"results.{lang}: missing although dataset.n_cases.{lang} = {expected}")
-    languages = [lang for lang in LANGUAGES if lang in ns]
-    if ns.get(OVERALL) is not None and all(ns[lang] is not None for lang in languages):
-        total = sum(ns[lang] for lang in languages)
-        if languages and ns[OVERALL] != total:
-            problems.append(f"results.overall.n: {ns[OVERALL]} is not the sum over languages ({total})")
+    total = sum(counts.values())
+    if ns.get(OVERALL) is not None and ns[OVERALL] != total:
+        problems.append(f"results.overall.n: {ns[OVERALL]} is not the sum of dataset.n_cases ({total})")
 
 
 def validate_results(obj: Any, known_datasets: KnownDatasets | None = None) -> list[str]:
     """Every problem of a §7 results file, one line each; empty when valid.
 
     ``known_datasets`` maps a dataset revision to ``{"name", "n_cases": {lang: count}}``; when
-    given, the file's revision must be one of them and its case counts must match.
+    given, the file's revision must be one of them and its case counts must equal that
+    revision's exactly (every language, every case: a subset run is refused).
     """
     if not isinstance(obj, dict):
         return [f"<file>: must be a JSON object, got {type(obj).__name__}"]

@@ -120,9 +120,13 @@ class DdxScore(SampleLevelComputation):
 
 
 class EsRecord(SampleLevelComputation):
-    """Per sample: the record (case, condition, option posterior, gold) that ES aggregates."""
+    """Per sample: the record (case, condition, option posterior, gold, failed) that ES aggregates.
+
+    ``failed``: the posterior rests on no parsed answer (:func:`medsyn.evaluation.posterior_failed`).
+    """
 
     def compute(self, doc: Doc, model_response, **kwargs) -> dict[str, dict]:
+        from .evaluation import posterior_failed
         from .sensitivity import posterior
 
         record = {
@@ -130,29 +134,39 @@ class EsRecord(SampleLevelComputation):
             "condition": doc.specific["condition"],
             "probs": posterior(model_response.logprobs),
             "gold": int(doc.gold_index),
+            "failed": posterior_failed(model_response),
         }
         return dict.fromkeys(ES_METRICS, record)
 
 
-ES_METRICS = ("es_image", "es_text", "es_gap")
+ES_METRICS = ("es_image", "es_text", "es_gap", "es_parse_failures")
 
 
 def evidence_sensitivity_corpus(records: list[dict]) -> dict[str, float]:
-    """es_image, es_text and es_gap from all ES records of a task.
+    """es_image, es_text and es_gap from the usable ES records of a task, and es_parse_failures.
 
-    It returns a dict, so lighteval stores all three at once and computes no stderr for them:
+    A failed posterior is counted and left out with its (case, CE type) pair
+    (:func:`medsyn.evaluation.usable_es_rows`); with nothing left the ES figures are NaN.
+    It returns a dict, so lighteval stores all of them at once and computes no stderr for them:
     its record-level bootstrap would repeat (case, condition) rows, which ES rightly refuses.
     MEDSYN's case-level bootstrap (medsyn.stats) gives the CI instead.
     """
+    from .evaluation import usable_es_rows
     from .sensitivity import evidence_sensitivity
 
+    failures = sum(r["failed"] for r in records)
+    keep = usable_es_rows([r["case_id"] for r in records], [r["condition"] for r in records], [r["failed"] for r in records])
+    records = [r for r, k in zip(records, keep) if k]
+    if not records:
+        return dict.fromkeys(ES_METRICS[:3], np.nan) | {"es_parse_failures": failures}
     result = evidence_sensitivity(
         [r["probs"] for r in records],
         [r["gold"] for r in records],
         [r["case_id"] for r in records],
         [r["condition"] for r in records],
     )
-    return {name: np.nan if result[name] is None else float(result[name]) for name in ES_METRICS}
+    figures = {name: np.nan if result[name] is None else float(result[name]) for name in ES_METRICS[:3]}
+    return figures | {"es_parse_failures": failures}
 
 
 def _nanmean(values: list[float]) -> float:
@@ -176,7 +190,7 @@ DDX_METRIC = SampleLevelMetricGrouping(
 )
 ES_METRIC = SampleLevelMetricGrouping(
     metric_name=list(ES_METRICS),
-    higher_is_better={"es_image": True, "es_text": True, "es_gap": False},
+    higher_is_better={"es_image": True, "es_text": True, "es_gap": False, "es_parse_failures": False},
     category=SamplingMethod.LOGPROBS,
     sample_level_fn=EsRecord(),
     corpus_level_fn=evidence_sensitivity_corpus,
@@ -186,13 +200,15 @@ ES_METRIC = SampleLevelMetricGrouping(
 # --- the task table ----------------------------------------------------------------------
 
 
-def _config(name: str, prompt: Callable, repo: Path, lang: str, metric, generation_size: int | None) -> LightevalTaskConfig:
+def _config(name: str, prompt: Callable, repo: Path, lang: str, metric, generation_size: int | None,
+            keep: Callable[[dict], bool] | None) -> LightevalTaskConfig:  # fmt: skip
     return LightevalTaskConfig(
         name=f"medsyn:{name}",
         prompt_function=prompt,
         hf_repo=str(repo),
         hf_subset=lang,
         hf_avail_splits=["test"],
+        hf_filter=keep,
         evaluation_splits=["test"],
         few_shots_split=None,
         metrics=[metric],
@@ -202,19 +218,30 @@ def _config(name: str, prompt: Callable, repo: Path, lang: str, metric, generati
     )
 
 
-def task_table(dataset: str | Path | None = None) -> list[LightevalTaskConfig]:
-    """Every MEDSYN task on ``dataset`` (default: ``$MEDSYN_DATASET`` or the built MEDSYN-mini)."""
+def task_table(dataset: str | Path | None = None, max_cases: int | None = None) -> list[LightevalTaskConfig]:
+    """Every MEDSYN task on ``dataset`` (default: ``$MEDSYN_DATASET`` or the built MEDSYN-mini).
+
+    ``max_cases``: only the first N cases of each language (manifest order) in every task.
+    """
     from .locations import es_index, resolve_dataset
+    from .results import manifest_cases
 
     repo = resolve_dataset(dataset)
     index = es_index(repo)
-    table = []
+    cases, table = manifest_cases(repo), []
     for lang in LANGUAGES:
-        table.append(_config(f"fdx_{lang}", fdx_prompt, repo, lang, FDX_METRIC, FDX_GENERATION_SIZE))
+        keep = None if max_cases is None else _case_filter(cases.get(lang, [])[:max_cases])
+        table.append(_config(f"fdx_{lang}", fdx_prompt, repo, lang, FDX_METRIC, FDX_GENERATION_SIZE, keep))
         for suffix, condition in FDX_ABLATIONS.items():
             prompt = functools.partial(fdx_prompt, condition=condition)
-            table.append(_config(f"fdx_{lang}_{suffix}", prompt, repo, lang, FDX_METRIC, FDX_GENERATION_SIZE))
-        table.append(_config(f"ddx_{lang}", ddx_prompt, repo, lang, DDX_METRIC, DDX_GENERATION_SIZE))
+            table.append(_config(f"fdx_{lang}_{suffix}", prompt, repo, lang, FDX_METRIC, FDX_GENERATION_SIZE, keep))
+        table.append(_config(f"ddx_{lang}", ddx_prompt, repo, lang, DDX_METRIC, DDX_GENERATION_SIZE, keep))
         es = functools.partial(es_prompt, dataset=str(repo), language=lang)
-        table.append(_config(f"es_{lang}", es, index, lang, ES_METRIC, None))
+        table.append(_config(f"es_{lang}", es, index, lang, ES_METRIC, None, keep))
     return table
+
+
+def _case_filter(case_ids: list[str]) -> Callable[[dict], bool]:
+    """A row filter (dataset or ES index row) keeping the rows of ``case_ids``."""
+    keep = frozenset(case_ids)
+    return lambda row: row["case_id"] in keep
