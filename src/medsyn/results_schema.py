@@ -13,7 +13,8 @@ Beyond the example of DESIGN §7:
 * ``es_parse_failures`` (beside ``es_gap_ci``, like ``parse_failures`` and ``judge_failures``):
   the Evidence Sensitivity posteriors that rest on no parsed answer (the endpoint backend found
   no option letter). They are counted, never scored: their (case, CE type) pairs are left out
-  of ES, and with nothing left the ES figures are null. Null when no ES task ran.
+  of ES, and with nothing left the ES figures are null. Null when no ES task ran; a file written
+  before the key existed may leave it out (its ES posteriors were not checked).
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _keys(obj: dict, expected: tuple[str, ...], path: str, problems: list[str]) -> None:
-    """Report missing and unknown keys of ``obj`` (unknown keys are usually typos)."""
+def _keys(obj: dict, expected: tuple[str, ...], path: str, problems: list[str], optional: tuple[str, ...] = ()) -> None:
+    """Report missing and unknown keys of ``obj`` (unknown keys are usually typos); ``optional`` keys may be missing."""
     for key in expected:
-        if key not in obj:
+        if key not in obj and key not in optional:
             problems.append(f"{path}.{key}: missing" if path else f"{key}: missing")
     for key in obj:
         if key not in expected:
@@ -194,7 +195,7 @@ def _block(block: Any, path: str, problems: list[str]) -> int | None:
     if not isinstance(block, dict):
         problems.append(f"{path}: must be an object")
         return None
-    _keys(block, BLOCK_KEYS, path, problems)
+    _keys(block, BLOCK_KEYS, path, problems, optional=(ES_FAILURES,))
     n = block.get("n")
     if "n" in block and not (_is_count(n) and n > 0):
         problems.append(f"{path}.n: must be a positive integer (number of cases), got {n!r}")
