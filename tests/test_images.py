@@ -173,6 +173,15 @@ def test_truncated_files_are_rejected(fixture_raw: Path, tmp_path: Path, name: s
         check_image(path)
 
 
+def test_a_corrupted_png_fails_its_checksum(fixture_raw: Path, tmp_path: Path) -> None:
+    data = bytearray((fixture_raw / "en-0001/biopsy.png").read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside the image data: only the chunk CRC can tell (PNGs are not decoded)
+    path = tmp_path / "biopsy.png"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageError, match="cannot be decoded as an image .*checksum"):
+        check_image(path)
+
+
 def test_a_camera_mpo_is_a_jpeg(tmp_path: Path) -> None:
     path = tmp_path / "photo.jpg"
     frames = [Image.new("RGB", (8, 8), colour) for colour in ("red", "blue")]

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-RASTER_FORMATS = {"PNG", "JPEG", "MPO"}
-"""What Pillow calls the accepted rasters; MPO (a camera's multi-picture file) is a JPEG whose first frame is one."""
+JPEG_FORMATS = {"JPEG", "MPO"}
+"""Pillow's names for JPEG files; MPO (a camera's multi-picture file) is a JPEG whose first frame is one."""
+RASTER_FORMATS = {"PNG", *JPEG_FORMATS}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
 
 
@@ -35,9 +36,10 @@ def check_image(path: Path) -> None:
     try:
         with Image.open(path) as img:
             fmt = img.format
-            img.verify()  # checks structure and CRCs, but decodes nothing (a cut JPEG passes)
-        with Image.open(path) as img:
-            img.load()  # decodes every pixel, as a reader of the built dataset will
+            img.verify()  # PNG: every chunk's CRC, so a cut or corrupted PNG fails here
+        if fmt in JPEG_FORMATS:  # JPEG has no checksums: a cut JPEG passes verify(), so decode every pixel
+            with Image.open(path) as img:
+                img.load()
     except Exception as exc:  # PIL raises many types for broken files
         raise ImageError(f"cannot be decoded as an image ({type(exc).__name__}: {exc})") from exc
     if fmt not in RASTER_FORMATS:
