@@ -14,7 +14,8 @@ Rules, in order (the first that decides wins):
 
 Anything else — no answer, two letters in one statement (``B or C``), a letter
 outside the options, a letter whose text names another option (with or without a cue),
-a copied option list, the pronoun ``I`` (``Answer: I am not sure``) — is a parse failure (``None``): counted wrong and reported, never guessed.
+a copied option list, the pronoun ``I`` (``Answer: I am not sure``) — is a parse failure
+(``None``): counted wrong and reported, never guessed.
 """
 
 from __future__ import annotations
