@@ -96,6 +96,14 @@ def test_only_full_rows_gives_null_measurements() -> None:
     assert result["es_gap"] is None and result["evidence_sensitivity"] == {} and result["n_cases"] == 0
 
 
+def test_whole_case_conditions_together_are_ignored() -> None:
+    base = [("c1", "full", [1.0, 0.0]), ("c1", "absent:ct", [0.5, 0.5]), ("c1", "text:ct", [0.75, 0.25])]
+    extra = [("c1", "text", [0.6, 0.4]), ("c1", "no_history", [0.3, 0.7]), ("c1", "random_history", [0.2, 0.8])]
+    assert run(base + extra, divergence="tv")["evidence_sensitivity"] == run(base, divergence="tv")["evidence_sensitivity"]
+    with pytest.raises(ValueError, match=r"row 5 .*'no_history'.*duplicate condition"):
+        run(base + extra[:2] + [("c1", "no_history", [0.3, 0.7])], divergence="tv")
+
+
 def test_small_rounding_is_renormalized() -> None:
     result = run([("c1", "full", [0.50004, 0.5]), ("c1", "absent:ct", [0.5, 0.5]), ("c1", "text:ct", [0.5, 0.5])])
     assert result["es_image"] == pytest.approx(0.0, abs=1e-4)

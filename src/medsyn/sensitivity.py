@@ -156,13 +156,16 @@ def evidence_sensitivity(
 
     n_types = len(VISUAL_CE_TYPES)
     type_code = {t: k for k, t in enumerate(VISUAL_CE_TYPES)}
-    # condition code per row: 0 full, 1 absent:c, 2 text:c, 3 other; with its CE type
-    code_of = {name: (0 if c.name == FULL else 1 if c.kind == "absent" else 2 if c.kind == "text_type" else 3,
-                      type_code.get(c.ce_type, 0)) for name, c in parsed.items()}
+    # condition code per row: 0 full, 1 absent:c, 2 text:c, 3+ one per other condition (text, no_history,
+    # random_history: checked, never paired); with its CE type
+    others: dict[str, int] = {}
+    code_of = {name: (0 if c.name == FULL else 1 if c.kind == "absent" else 2 if c.kind == "text_type"
+                      else 3 + others.setdefault(name, len(others)), type_code.get(c.ce_type, 0))
+               for name, c in parsed.items()}
     codes = np.array([code_of[name] for name in conditions], dtype=np.int64).reshape(n, 2)
     kind_code, ce = codes[:, 0], codes[:, 1]
 
-    key = (case * 4 + kind_code) * n_types + ce
+    key = (case * (3 + len(others)) + kind_code) * n_types + ce
     order = np.argsort(key, kind="stable")
     dup = np.flatnonzero(key[order][1:] == key[order][:-1])
     if dup.size:
