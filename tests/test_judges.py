@@ -120,6 +120,17 @@ def test_mixed_languages_through_glossary() -> None:
     assert judge.score("Sarcoidosis", []) == []
 
 
+def test_uncomparable_item_is_a_judge_failure_not_a_miss() -> None:
+    gold, english = "急性冠脉综合征伴心源性休克", "Acute coronary syndrome with cardiogenic shock"
+    with pytest.raises(JudgeError, match="1 of 2 candidates") as raised:
+        LexicalJudge().score(gold, ["肺栓塞", english])
+    assert raised.value.partial == [0, None]
+    result = score_ddx([["肺栓塞", english], [english], ["急性冠脉综合征伴心源性休克", english]], [gold] * 3, languages="zh")
+    # a compared item that reaches the threshold settles the case; otherwise the case is not judged
+    assert result["best_score"] == [None, None, 5] and result["judge_failures"] == 2
+    assert result["ddx_coverage"] == 1.0 and result["scores"][2] == [5, None]
+
+
 def test_lexical_is_deterministic() -> None:
     judge = LexicalJudge()
     a = judge.score("Pulmonary embolism", ["Pneumonia", "Acute PE", "Pneumothorax"])

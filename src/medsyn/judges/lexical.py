@@ -277,28 +277,25 @@ class LexicalJudge:
     def score(self, gold: str, candidates: list[str], language: str = "en") -> list[int]:
         """One grade in 0..5 per candidate.
 
-        Raises JudgeError when the gold and every candidate are in different scripts
-        and the glossary bridges none of them (the lexical judge cannot compare them).
+        Raises JudgeError when a candidate is in another script than the gold and the glossary
+        does not bridge them (the lexical judge cannot compare them); its ``partial`` holds the grades of
+        the candidates it could compare, None for the others.
         """
         gold_zh = bool(_CJK.search(gold))
         gold_en = _to_english(gold) if gold_zh else gold
-        scores: list[int] = []
-        comparable = 0
+        scores: list[int | None] = []
         for candidate in candidates:
             cand_zh = bool(_CJK.search(candidate))
             if cand_zh == gold_zh:
                 scores.append(grade_zh(gold, candidate) if gold_zh else grade_en(gold, candidate))
-                comparable += 1
                 continue
             cand_en = _to_english(candidate) if cand_zh else candidate
-            if gold_en is None or cand_en is None:
-                scores.append(0)
-                continue
-            scores.append(grade_en(gold_en, cand_en))
-            comparable += 1
-        if candidates and not comparable:
+            scores.append(None if gold_en is None or cand_en is None else grade_en(gold_en, cand_en))
+        missing = [c for c, s in zip(candidates, scores) if s is None]
+        if missing:
             raise JudgeError(
-                f"lexical judge: gold {gold!r} and all {len(candidates)} candidates are in different "
-                "languages and not in its glossary; use an LLM judge"
+                f"lexical judge: gold {gold!r} and {len(missing)} of {len(candidates)} candidates (first {missing[0]!r}) "
+                "are in different languages and not in its glossary; use an LLM judge",
+                partial=scores if len(missing) < len(candidates) else None,
             )
-        return scores
+        return [s for s in scores if s is not None]  # all of them
