@@ -71,6 +71,20 @@ def test_module_matches_core_on_random_rows() -> None:
     assert module_es["evidence_sensitivity"].keys() == {"ct", "pathology"}
 
 
+def test_empty_input_gives_null_figures_in_fdx_and_ddx() -> None:
+    assert load("fdx").compute(predictions=[], references=[]) == {"fdx_accuracy": None, "parse_failures": 0, "n": 0}
+    assert load("ddx").compute(predictions=[], references=[]) == {
+        "ddx_coverage": None, "mean_best_score": None, "judge_failures": 0, "n": 0}
+    assert load("ddx").compute(predictions=[], references=[], confidence_interval=True)["ddx_coverage_ci"] is None
+
+
+def test_infinite_kl_is_an_error_naming_the_row() -> None:
+    with pytest.raises(ValueError, match=r"row 1 \(case 'c', condition 'absent:ct'\).*KL divergence from row 0 is infinite"):
+        load("evidence_sensitivity").compute(
+            predictions=[[1, 0], [0, 1], [1, 0]], references=[0, 0, 0], case_ids=["c"] * 3,
+            conditions=["full", "absent:ct", "text:ct"], divergence="kl", confidence_interval=True)
+
+
 def test_confidence_intervals() -> None:
     result = load("fdx").compute(predictions=["A", "B", "C", "A"] * 5, references=["A"] * 20, confidence_interval=True, seed=3)
     low, high = result["fdx_accuracy_ci"]

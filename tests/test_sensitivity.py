@@ -33,6 +33,14 @@ def test_kl_tv_gold_drop_by_hand() -> None:
     assert one([0.8, 0.2], [0.5, 0.5], "gold_drop", gold=1) == pytest.approx(-0.3, abs=1e-12)
 
 
+def test_infinite_kl_raises_naming_the_rows() -> None:
+    rows = [("c1", "full", [0.5, 0.5]), ("c1", "absent:ct", [0.5, 0.5]), ("c1", "text:ct", [0.5, 0.5]),
+            ("c2", "full", [0.5, 0.5]), ("c2", "absent:ct", [1.0, 0.0]), ("c2", "text:ct", [1.0, 0.0])]
+    with pytest.raises(ValueError, match=r"row 4 \(case 'c2', condition 'absent:ct'\).*from row 3 is infinite"):
+        run(rows, divergence="kl")
+    assert math.isfinite(run(rows, divergence="js")["es_image"])  # JS is bounded
+
+
 def rows_two_cases():
     """Case c1 (ct, laboratory), case c2 (ct); plus global conditions that ES ignores."""
     return [

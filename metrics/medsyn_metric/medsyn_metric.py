@@ -127,6 +127,12 @@ class MedsynMetric(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2602.21950"],
         )
 
+    def _infer_feature_from_batch(self, batch):
+        """An empty batch fits any input format of the `ddx` config (evaluate would read its first row)."""
+        if isinstance(self.features, list) and len(batch["predictions"]) == 0:
+            return self.features[0]
+        return super()._infer_feature_from_batch(batch)
+
     def _compute(
         self,
         predictions,
