@@ -8,9 +8,9 @@ and this module give the same numbers.
 
 import datasets
 import evaluate
-import medsyn.scoring
-import medsyn.sensitivity
-import medsyn.stats
+import medsyn.scoring  # From: git+https://github.com/medsyn-benchmark/medsyn
+import medsyn.sensitivity  # From: git+https://github.com/medsyn-benchmark/medsyn
+import medsyn.stats  # From: git+https://github.com/medsyn-benchmark/medsyn
 
 _CITATION = """\
 @inproceedings{medsyn2026,
