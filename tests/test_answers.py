@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medsyn.answers import extract_answer
+from medsyn.scoring import score_fdx
 
 EN_OPTIONS = [
     "Chronic subdural hematoma",
@@ -58,6 +59,10 @@ EN_CASES = [
     ("The CT shows a biconvex collection.\n\nTherefore, the answer is (B).", "B"),
     ("Between B and D, the imaging favours B, so I choose B.", "B"),
     ("I would not choose A. The answer is D.", "D"),
+    # after a cue, a letter followed by another option's text is contradictory, as it is without the cue
+    ("Answer: B. Chronic subdural hematoma", None),
+    ("Answer: B - Chronic subdural hematoma", None),
+    ("Answer: B. Epidural hematoma", "B"),
     # the option's full text instead of its letter
     ("Epidural hematoma", "B"),
     ("epidural hematoma.", "B"),
@@ -162,6 +167,26 @@ def test_longest_option_text_wins() -> None:
     options = ["Hematoma", "Chronic subdural hematoma", "Subdural hematoma"]
     assert extract_answer("Subdural hematoma.", options) == "C"
     assert extract_answer("Hematoma", options) == "A"
+
+
+@pytest.mark.parametrize(
+    "text,options,expected",
+    [
+        ("Answer: B cell lymphoma", ["Hodgkin lymphoma", "T cell lymphoma", "B cell lymphoma"], "C"),
+        ("最终诊断：B细胞淋巴瘤", ["霍奇金淋巴瘤", "T细胞淋巴瘤", "B细胞淋巴瘤"], "C"),
+        ("诊断：A型主动脉夹层", ["x", "y", "A型主动脉夹层"], "C"),
+        ("The answer is B cell lymphoma.", ["Hodgkin lymphoma", "B", "B cell lymphoma"], "C"),
+    ],
+)
+def test_option_text_after_cue_beats_its_first_letter(text: str, options: list[str], expected: str) -> None:
+    assert extract_answer(text, options) == expected
+
+
+def test_pronoun_i_is_not_option_i() -> None:
+    result = score_fdx(["My answer: I am not sure", "Answer: I cannot decide between A and B", "Answer: I'm unsure"],
+                       ["A", "B", "A"])
+    assert result["parse_failures"] == 3 and result["extracted"] == [None, None, None]
+    assert extract_answer("Answer: I") == extract_answer("The answer is (I).") == "I"
 
 
 def test_non_string_raises() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from medsyn.ddx import parse_ddx
+from medsyn.scoring import score_ddx
 
 CASES = [
     ("Differential diagnosis:\n1. Acute myocardial infarction (most likely) - ST elevation\n2. Aortic dissection: tearing pain\n"
@@ -26,6 +27,15 @@ CASES = [
     ("心肌梗死、主动脉夹层；肺栓塞", ["心肌梗死", "主动脉夹层", "肺栓塞"]),
     ("肺炎，肺脓肿，脓胸", ["肺炎", "肺脓肿", "脓胸"]),
     ("1．肺栓塞——D-二聚体升高\n2．气胸", ["肺栓塞", "气胸"]),
+    # a header on the same line as item 1 keeps item 1 (the top-ranked diagnosis)
+    ("Differential diagnosis: 1. Acute MI\n2. Aortic dissection\n3. PE", ["Acute MI", "Aortic dissection", "PE"]),
+    ("鉴别诊断：1. 急性心肌梗死 2. 主动脉夹层 3. 肺栓塞", ["急性心肌梗死", "主动脉夹层", "肺栓塞"]),
+    ("考虑:1. 肺炎 2. 肺脓肿", ["肺炎", "肺脓肿"]),  # inline numbering right after a colon
+    ("Diagnosis: pneumonia, empyema", ["pneumonia", "empyema"]),
+    # a rank label before ':' is cut, the diagnosis after it kept
+    ("1. Most likely: Acute myocardial infarction\n2. Alternative: Aortic dissection",
+     ["Acute myocardial infarction", "Aortic dissection"]),
+    ("最可能诊断：急性心梗\n其他：主动脉夹层", ["急性心梗", "主动脉夹层"]),
     ("", []),
     (["  Pneumonia ", "", "Empyema"], ["Pneumonia", "Empyema"]),
 ]
@@ -34,6 +44,14 @@ CASES = [
 @pytest.mark.parametrize("text,expected", CASES)
 def test_parse(text, expected) -> None:
     assert parse_ddx(text) == expected
+
+
+def test_top_ranked_item_is_covered() -> None:
+    texts = ["Differential diagnosis: 1. Acute MI\n2. Aortic dissection\n3. PE", "鉴别诊断：1. 急性心肌梗死 2. 主动脉夹层 3. 肺栓塞",
+             "1. Most likely: Acute myocardial infarction\n2. Alternative: Aortic dissection"]
+    result = score_ddx(texts, ["Acute myocardial infarction", "急性心肌梗死", "Acute myocardial infarction"],
+                       languages=["en", "zh", "en"])
+    assert result["best_score"] == [5, 5, 5] and result["ddx_coverage"] == 1.0
 
 
 def test_top_k() -> None:

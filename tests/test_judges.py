@@ -78,6 +78,35 @@ def test_chinese_grades(gold: str, candidate: str, grade: int) -> None:
     assert grade_zh(gold, candidate) == grade
 
 
+def test_subtypes_and_negations_are_not_matches() -> None:
+    """A different subtype letter, type or primary/secondary qualifier, or a negating prefix, is not covered."""
+    wrong = ["1. Protein S deficiency", "1. Hepatitis B", "1. Type B aortic dissection", "1. Secondary hyperparathyroidism",
+             "1. 非霍奇金淋巴瘤", "1. 非小细胞肺癌"]
+    golds = ["Protein C deficiency", "Hepatitis A", "Type A aortic dissection", "Primary hyperparathyroidism",
+             "霍奇金淋巴瘤", "小细胞肺癌"]
+    result = score_ddx(wrong, golds, languages=["en"] * 4 + ["zh"] * 2)
+    assert result["best_score"] == [3, 2, 3, 3, 2, 2] and result["ddx_coverage"] == 0.0
+    assert [grade_en("Hepatitis A", "Hepatitis"), grade_en("Hemophilia A", "Hemophilia B"),
+            grade_en("Influenza A", "Influenza B")] == [3, 2, 2]
+    assert grade_zh("肺结核", "无肺结核") == grade_zh("肺结核", "排除肺结核") == 0
+    assert grade_zh("肺结核", "待排除肺结核") == 5  # a hedge, not a negation
+
+
+@pytest.mark.parametrize(
+    "gold,candidate,grade",
+    [
+        ("Type 1 diabetes mellitus", "Type I diabetes mellitus", 5),  # roman numeral
+        ("Primary hyperparathyroidism", "Hyperparathyroidism, primary", 5),
+        ("Hemophilia A", "Factor VIII deficiency", 5),  # ICD-10-CM D66
+        ("Type A aortic dissection", "Stanford type A aortic dissection", 4),
+        ("Type A aortic dissection", "Aortic dissection", 4),  # less specific, not contradicting
+        ("Acute miliary tuberculosis of a single site", "Acute miliary tuberculosis of single site", 5),  # the article
+    ],
+)
+def test_subtype_near_synonyms_still_match(gold: str, candidate: str, grade: int) -> None:
+    assert grade_en(gold, candidate) == grade
+
+
 def test_chinese_hedges_stripped() -> None:
     assert normalize_zh("考虑肺结核可能") == "肺结核"
 
@@ -89,6 +118,17 @@ def test_mixed_languages_through_glossary() -> None:
     with pytest.raises(JudgeError, match="different languages"):
         judge.score("某种罕见病", ["Sarcoidosis"])
     assert judge.score("Sarcoidosis", []) == []
+
+
+def test_uncomparable_item_is_a_judge_failure_not_a_miss() -> None:
+    gold, english = "急性冠脉综合征伴心源性休克", "Acute coronary syndrome with cardiogenic shock"
+    with pytest.raises(JudgeError, match="1 of 2 candidates") as raised:
+        LexicalJudge().score(gold, ["肺栓塞", english])
+    assert raised.value.partial == [0, None]
+    result = score_ddx([["肺栓塞", english], [english], ["急性冠脉综合征伴心源性休克", english]], [gold] * 3, languages="zh")
+    # a compared item that reaches the threshold settles the case; otherwise the case is not judged
+    assert result["best_score"] == [None, None, 5] and result["judge_failures"] == 2
+    assert result["ddx_coverage"] == 1.0 and result["scores"][2] == [5, None]
 
 
 def test_lexical_is_deterministic() -> None:
@@ -117,4 +157,7 @@ def test_agreement_with_labelled_set() -> None:
     print("\n".join(lines))
     assert agree / len(rows) >= 0.85
     card = CARD.read_text(encoding="utf-8")
-    assert f"{agree}/{len(rows)} ({agree / len(rows):.1%}".replace("%", " %") in card, "update the figures in the metric card"
+    figures = [f"{agree}/{len(rows)} ({agree / len(rows):.1%}", f"precision {tp / (tp + fp):.0%}",
+               f"recall {tp / (tp + fn):.1%}", f"{sum(a == b for a, b in held)}/{len(held)}"]
+    for figure in figures:
+        assert figure.replace("%", " %") in card, f"update the figures in the metric card: {figure}"

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from medsyn.judges import JudgeError, get_judge
-from medsyn.judges.llm import JUDGE_PROMPT_VERSION, LLMJudge, judge_messages, parse_scores
+from medsyn.judges.llm import JUDGE_PROMPT_VERSION, LLMJudge, default_cache_dir, judge_messages, parse_scores
 from medsyn.scoring import score_ddx
 
 
 class FakeServer:
-    """Answers /v1/chat/completions from a script: a list of (status, content) per request, the last repeated."""
+    """Answers /v1/chat/completions from a script: a list of (status, content) per request, the last repeated;
+    content None sends a reply with no choices."""
 
-    def __init__(self, script: list[tuple[int, str]]) -> None:
+    def __init__(self, script: list[tuple[int, str | None]]) -> None:
         self.script, self.requests = script, []
         server = self
 
@@ -30,8 +31,8 @@ class FakeServer:
                 if status == 200:
                     payload = {
                         "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": content}}],
+                        "choices": [] if content is None else [
+                            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
                     }
                 else:
                     payload = {"error": {"message": content, "type": "server_error"}}
@@ -58,7 +59,7 @@ class FakeServer:
 def serve() -> Iterator:
     servers: list[FakeServer] = []
 
-    def start(script: list[tuple[int, str]]) -> FakeServer:
+    def start(script: list[tuple[int, str | None]]) -> FakeServer:
         servers.append(FakeServer(script))
         return servers[-1]
 
@@ -104,6 +105,34 @@ def test_cache_hit_costs_no_request(serve, tmp_path) -> None:
     judge.score("Pneumonia", ["Lung abscess"])
     judge_for(server, tmp_path, model="other-model").score("Pneumonia", ["Aspiration pneumonia"])
     assert len(server.requests) == 3
+
+
+def test_cache_is_keyed_by_server(serve, tmp_path) -> None:
+    # two servers serve different models under one name: each is asked, neither reuses the other's grades
+    first, second = serve([(200, '{"scores": [5]}')]), serve([(200, '{"scores": [0]}')])
+    assert judge_for(first, tmp_path).score("Pneumonia", ["Aspiration pneumonia"]) == [5]
+    assert judge_for(second, tmp_path).score("Pneumonia", ["Aspiration pneumonia"]) == [0]
+    assert len(first.requests) == len(second.requests) == 1
+
+
+def test_default_cache_is_under_medsyn_cache(serve, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MEDSYN_CACHE", str(tmp_path / "medsyn-cache"))
+    monkeypatch.setenv("MEDSYN_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert default_cache_dir() == tmp_path / "medsyn-cache" / "judge"
+    server = serve([(200, '{"scores": [4]}')])
+    LLMJudge(model="m", base_url=server.url, backoff_s=0.0).score("Pneumonia", ["Aspiration pneumonia"])
+    assert len(list((tmp_path / "medsyn-cache" / "judge").rglob("*.json"))) == 1
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_reply_without_choices_is_a_judge_failure(serve, tmp_path) -> None:
+    server = serve([(200, None)])
+    spec = {"model": "m", "base_url": server.url, "cache_dir": str(tmp_path), "backoff_s": 0.0}
+    with pytest.raises(JudgeError, match="no message"):
+        get_judge(spec).score("Sarcoidosis", ["Tuberculosis"])
+    result = score_ddx(["1. Tuberculosis", "1. Gout"], ["Sarcoidosis", "Pseudogout"], judge=spec)
+    assert result["judge_failures"] == 2 and result["ddx_coverage"] is None
+    assert len(server.requests) == 3  # not retried: temperature 0 would repeat it
 
 
 def test_fails_twice_then_answers(serve, tmp_path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import inspect
+import re
 from pathlib import Path
 from unittest.mock import patch
 
@@ -43,11 +44,18 @@ def test_kwargs_description_examples_pass_as_doctests() -> None:
     assert results.failed == 0 and results.attempted >= 7
 
 
-def test_module_imports_one_per_line() -> None:
-    imports = [line for line in (MODULE_DIR / "medsyn_metric.py").read_text().splitlines() if line.startswith("import ")]
-    assert "import medsyn.scoring" in imports and all("," not in line for line in imports)
-    requirements = (MODULE_DIR / "requirements.txt").read_text()
-    assert "medsyn" in requirements
+def test_module_imports_and_space_requirements() -> None:
+    # evaluate.load checks the module's imports; for medsyn (not on PyPI) its install hint is the "# From:" URL
+    imports = evaluate.loading.get_imports(str(MODULE_DIR / "medsyn_metric.py"))
+    sources = {path for kind, name, path, _ in imports if kind == "library" and name == "medsyn"}
+    assert sources == {"git+https://github.com/medsyn-benchmark/medsyn"}
+    assert "pip install git+https://github.com/medsyn-benchmark/medsyn" in (MODULE_DIR / "README.md").read_text()
+    # the Space pip-installs requirements.txt and gets medsyn/ beside app.py (medsyn.hub.plan_space): the
+    # requirements name the third-party packages on the metric's path, never medsyn itself
+    lines = [line.split("#")[0].strip() for line in (MODULE_DIR / "requirements.txt").read_text().splitlines()]
+    names = {re.split(r"[<>=!~;\[ ]", line)[0].lower() for line in lines if line}
+    assert "medsyn" not in names
+    assert {"evaluate", "datasets", "numpy", "scipy", "simple-icd-10-cm", "openai", "gradio"} <= names
 
 
 def test_module_matches_core_on_random_rows() -> None:
@@ -69,6 +77,20 @@ def test_module_matches_core_on_random_rows() -> None:
         predictions=args[0], references=args[1], case_ids=args[2], conditions=args[3], divergence="kl")
     assert module_es["es_gap"] == pytest.approx(core_es["es_gap"], abs=1e-12)
     assert module_es["evidence_sensitivity"].keys() == {"ct", "pathology"}
+
+
+def test_empty_input_gives_null_figures_in_fdx_and_ddx() -> None:
+    assert load("fdx").compute(predictions=[], references=[]) == {"fdx_accuracy": None, "parse_failures": 0, "n": 0}
+    assert load("ddx").compute(predictions=[], references=[]) == {
+        "ddx_coverage": None, "mean_best_score": None, "judge_failures": 0, "n": 0}
+    assert load("ddx").compute(predictions=[], references=[], confidence_interval=True)["ddx_coverage_ci"] is None
+
+
+def test_infinite_kl_is_an_error_naming_the_row() -> None:
+    with pytest.raises(ValueError, match=r"row 1 \(case 'c', condition 'absent:ct'\).*KL divergence from row 0 is infinite"):
+        load("evidence_sensitivity").compute(
+            predictions=[[1, 0], [0, 1], [1, 0]], references=[0, 0, 0], case_ids=["c"] * 3,
+            conditions=["full", "absent:ct", "text:ct"], divergence="kl", confidence_interval=True)
 
 
 def test_confidence_intervals() -> None:

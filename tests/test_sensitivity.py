@@ -33,6 +33,14 @@ def test_kl_tv_gold_drop_by_hand() -> None:
     assert one([0.8, 0.2], [0.5, 0.5], "gold_drop", gold=1) == pytest.approx(-0.3, abs=1e-12)
 
 
+def test_infinite_kl_raises_naming_the_rows() -> None:
+    rows = [("c1", "full", [0.5, 0.5]), ("c1", "absent:ct", [0.5, 0.5]), ("c1", "text:ct", [0.5, 0.5]),
+            ("c2", "full", [0.5, 0.5]), ("c2", "absent:ct", [1.0, 0.0]), ("c2", "text:ct", [1.0, 0.0])]
+    with pytest.raises(ValueError, match=r"row 4 \(case 'c2', condition 'absent:ct'\).*from row 3 is infinite"):
+        run(rows, divergence="kl")
+    assert math.isfinite(run(rows, divergence="js")["es_image"])  # JS is bounded
+
+
 def rows_two_cases():
     """Case c1 (ct, laboratory), case c2 (ct); plus global conditions that ES ignores."""
     return [
@@ -94,6 +102,14 @@ def test_gold_drop_uses_gold_index() -> None:
 def test_only_full_rows_gives_null_measurements() -> None:
     result = run([("c1", "full", [0.5, 0.5]), ("c1", "text", [0.6, 0.4])])
     assert result["es_gap"] is None and result["evidence_sensitivity"] == {} and result["n_cases"] == 0
+
+
+def test_whole_case_conditions_together_are_ignored() -> None:
+    base = [("c1", "full", [1.0, 0.0]), ("c1", "absent:ct", [0.5, 0.5]), ("c1", "text:ct", [0.75, 0.25])]
+    extra = [("c1", "text", [0.6, 0.4]), ("c1", "no_history", [0.3, 0.7]), ("c1", "random_history", [0.2, 0.8])]
+    assert run(base + extra, divergence="tv")["evidence_sensitivity"] == run(base, divergence="tv")["evidence_sensitivity"]
+    with pytest.raises(ValueError, match=r"row 5 .*'no_history'.*duplicate condition"):
+        run(base + extra[:2] + [("c1", "no_history", [0.3, 0.7])], divergence="tv")
 
 
 def test_small_rounding_is_renormalized() -> None:

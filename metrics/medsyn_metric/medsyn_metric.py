@@ -8,9 +8,9 @@ and this module give the same numbers.
 
 import datasets
 import evaluate
-import medsyn.scoring
-import medsyn.sensitivity
-import medsyn.stats
+import medsyn.scoring  # From: git+https://github.com/medsyn-benchmark/medsyn
+import medsyn.sensitivity  # From: git+https://github.com/medsyn-benchmark/medsyn
+import medsyn.stats  # From: git+https://github.com/medsyn-benchmark/medsyn
 
 _CITATION = """\
 @inproceedings{medsyn2026,
@@ -126,6 +126,12 @@ class MedsynMetric(evaluate.Metric):
             codebase_urls=["https://github.com/medsyn-benchmark/medsyn"],
             reference_urls=["https://arxiv.org/abs/2602.21950"],
         )
+
+    def _infer_feature_from_batch(self, batch):
+        """An empty batch fits any input format of the `ddx` config (evaluate would read its first row)."""
+        if isinstance(self.features, list) and len(batch["predictions"]) == 0:
+            return self.features[0]
+        return super()._infer_feature_from_batch(batch)
 
     def _compute(
         self,

@@ -4,7 +4,8 @@ Rules, in order (the first that decides wins):
 
 1. Explicit answer statements — ``Answer: B``, ``The answer is (B)``, ``I choose B``,
    ``\\boxed{B}``, ``B is correct``, ``答案：B``, ``选B``, ``最终诊断：B``, ``B项正确`` —
-   or the same cues followed by an option's full text. When there are several, the
+   or the same cues followed by an option's full text, which wins over its first letter
+   (``Answer: B cell lymphoma`` names that option, not B). When there are several, the
    **last** one is the final answer (models revise: "... so A? No — the answer is C").
 2. A reply that *is* a letter (``B``, ``(B)``, ``B.``, ``**B**``), or whose first line
    starts with one (``B. Chronic subdural hematoma ...``), or a last line that is a
@@ -12,8 +13,9 @@ Rules, in order (the first that decides wins):
 3. A reply that starts with an option's full text (``Chronic subdural hematoma. The CT ...``).
 
 Anything else — no answer, two letters in one statement (``B or C``), a letter
-outside the options, a letter whose text names another option, a copied option
-list — is a parse failure (``None``): counted wrong and reported, never guessed.
+outside the options, a letter whose text names another option (with or without a cue),
+a copied option list, the pronoun ``I`` (``Answer: I am not sure``) — is a parse failure
+(``None``): counted wrong and reported, never guessed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from functools import lru_cache
 
 from medsyn.schema import OPTION_LETTERS
 
-_LETTER = r"(?-i:(?P<L>[A-J]))"
+# the pronoun "I" ("Answer: I am not sure", "I'm") is not option I
+_LETTER = r"(?-i:(?P<L>[A-HJ]|I(?![ \t]+[A-Za-z]|['’])))"
 _LOWER_IN_PARENS = r"\((?-i:(?P<l>[a-j]))\)"
 _OPEN = r"[\(\[（【]?"
 _CLOSE = r"[\)\]）】]?"
@@ -70,6 +73,7 @@ _BARE = re.compile(rf"^\W*{_OPEN}\s*(?-i:(?P<L>[A-J]))\s*{_CLOSE}\W*$")
 _LEADING = re.compile(r"^\W*?[\(\[（【]?(?-i:(?P<L>[A-J]))(?:[\)\]）】]|[.．:：、](?!\d))\s*(?P<rest>.*)$")
 _NEGATED = re.compile(r"\b(?:not|isn't|is not)\s*$|不是\s*$|排除\s*$", re.I)
 _TRIM = " \t\r\n.。,，;；:：!！*_`\"'“”‘’()（）[]【】"
+_DASHES = " \t-–—"
 
 
 def _normalize(text: str) -> str:
@@ -117,6 +121,18 @@ def _positions(low: str, keywords: tuple[str, ...]) -> list[int]:
     return found
 
 
+def _cue_letter(text: str, m: re.Match[str], options: list[str] | None) -> str | None:
+    """The letter of a cue match: an option's full text where one starts at the letter ("Answer: B cell
+    lymphoma"), None where the text after the letter names another option ("Answer: B. <option A>")."""
+    start = m.start("L") if m.groupdict().get("L") else m.start("l")
+    here = _option_at(text[start:], options)
+    if here is not None and len(_folded(tuple(options))[here]) > 1:
+        return OPTION_LETTERS[here]
+    letter = _letter(m)
+    named = _option_at(text[m.end():].lstrip(_DASHES), options)
+    return None if named is not None and OPTION_LETTERS[named] != letter else letter
+
+
 def _cue_answers(text: str, options: list[str] | None) -> list[tuple[int, str | None]]:
     """(position, letter or None for ambiguous) for every explicit answer statement."""
     low = text.translate(_ASCII_LOWER)
@@ -140,7 +156,7 @@ def _cue_answers(text: str, options: list[str] | None) -> list[tuple[int, str | 
         if _NEGATED.search(text, max(0, m.start() - 12), m.start()):
             continue
         ambiguous = _SECOND.match(text, m.end()) is not None
-        found.append((m.end(), None if ambiguous else _letter(m)))
+        found.append((m.end(), None if ambiguous else _cue_letter(text, m, options)))
     if options:
         keywords, regex = _TEXT_CUE
         for pos in _positions(low, keywords):

@@ -2,10 +2,12 @@
 
 Accepted shapes: numbered (``1.``, ``2)``, ``(3)``, ``4、``, ``①``), bulleted (``-``, ``*``,
 ``•``), inline numbering (``1. X 2. Y``), one item per line, or one line separated by
-``;`` / ``；`` / ``、`` / ``，`` / ``,``. When a list has markers, unmarked lines
-(preambles such as "Differential diagnosis:" and closing remarks) are dropped. The
-reason after an item — following `` - ``, `` – ``, `` — ``, ``:`` or ``：`` — is cut,
-as are markdown emphasis and a trailing likelihood note in brackets.
+``;`` / ``；`` / ``、`` / ``，`` / ``,``. A header ("Differential diagnosis:", "鉴别诊断：")
+is cut from the start of its line, so an item on the same line is kept. When a list has
+markers, unmarked lines (preambles and closing remarks) are dropped. The reason after an
+item — following `` - ``, `` – ``, `` — ``, ``:`` or ``：`` — is cut, as are markdown
+emphasis and a trailing likelihood note in brackets; a rank label before ``:``
+("Most likely: X", "其他：X") is cut instead, and the text after it kept.
 """
 
 from __future__ import annotations
@@ -17,15 +19,22 @@ _MARKER = re.compile(
     r"^\s*(?:\d{1,2}\s*[.)．、:：]|[(（]\d{1,2}[)）]|[-*•·●▪◦+]|#{1,6})\s*(?=\S)"
 )
 _CIRCLED = re.compile(r"[①-⑳]")
-_INLINE_NUMBER = re.compile(r"(?:^|(?<=\s))\d{1,2}[.)．、](?!\d)\s*")
+_INLINE_NUMBER = re.compile(r"(?:^|(?<=[\s:：]))\d{1,2}[.)．、](?!\d)\s*")
+_INLINE_SPLIT = re.compile(r"(?<=\S)\s+(?=\d{1,2}[.)．、](?!\d))|(?<=[:：])\s*(?=\d{1,2}[.)．、](?!\d))")
 _REASON = re.compile(r"\s+[-–—]+\s+.*$|\s*[–—]+.*$|\s*[:：].*$|\s*(?:because|due to|given|as evidenced by)\b.*$|(?:，|,)\s*(?:因为|由于|考虑|支持).*$", re.I)
 _LIKELIHOOD = re.compile(r"\s*[(（\[](?:[^)）\]]*(?:likely|probable|possible|less|most|least|unlikely|可能|首先|其次)[^)）\]]*)[)）\]]\s*$", re.I)
-_HEADER = re.compile(r"^(?:differential(?: diagnos[ie]s)?|ddx|鉴别诊断|诊断)\s*[:：]?\s*", re.I)
+_HEADER = re.compile(r"^(?:differential(?: diagnos[ie]s)?|diagnos[ie]s|ddx|鉴别诊断|诊断)(?:\s*[:：]\s*|\s+|$)", re.I)
+_LABEL = re.compile(
+    r"^(?:(?:most|more|less|least)\s+likely|likely|alternatives?|differentials?|others?|consider|"
+    r"leading|top|working|first|second|third|最可能|最有可能|可能性较小|可能|其他|其它|其次|次要|首先考虑|考虑|鉴别|需排除|排除)"
+    r"(?:\s+(?:diagnos[ie]s|dx|choice))?(?:诊断)?\s*[:：]\s*(?=\S)",
+    re.I,
+)
 
 
 def _clean(item: str) -> str:
     item = item.replace("**", "").replace("__", "").replace("`", "")
-    item = _REASON.sub("", item.strip())
+    item = _REASON.sub("", _LABEL.sub("", item.strip()))
     item = _LIKELIHOOD.sub("", item)
     return item.strip(" \t.。;；,，、*_\"'“”")
 
@@ -34,11 +43,10 @@ def _split_inline(line: str) -> list[str]:
     """"1. X 2. Y 3. Z" on one line becomes one line per number."""
     if len(_INLINE_NUMBER.findall(line)) < 2:
         return [line]
-    return re.split(r"(?<=\S)\s+(?=\d{1,2}[.)．、](?!\d))", line)
+    return [part for part in _INLINE_SPLIT.split(line) if part.strip()]
 
 
 def _split_line(line: str) -> list[str]:
-    line = _HEADER.sub("", line.strip())
     if not re.search(r"[;；、，]", line):
         return line.split(",")
     return [part for piece in re.split(r"[;；]", line) for part in re.split(r"[、，]", piece)]
@@ -58,15 +66,14 @@ def parse_ddx(text: str | list[str], top_k: int = 10) -> list[str]:
         text = _CIRCLED.sub(lambda m: f"\n{ord(m[0]) - 0x245F}. ", text)
         text = unicodedata.normalize("NFKC", text).replace("\r", "")
         text = text.replace("**", "").replace("__", "")
-        lines = [part for line in text.split("\n") for part in _split_inline(line) if part.strip()]
+        lines = [part for line in text.split("\n") for part in _split_inline(_HEADER.sub("", line.strip())) if part.strip()]
         marked = [line for line in lines if _MARKER.match(line)]
         if marked:
             raw = [_MARKER.sub("", line, count=1) for line in marked]
         elif len(lines) == 1:
             raw = _split_line(lines[0])
         else:
-            raw = [_HEADER.sub("", line.strip()) for line in lines]
-            raw = [item for item in raw if item]
+            raw = lines
     elif isinstance(text, (list, tuple)):
         if not all(isinstance(item, str) for item in text):
             raise TypeError("a DDx list must hold strings")

@@ -3,8 +3,11 @@
 FDx: an output whose answer cannot be extracted is a parse failure — wrong in
 ``fdx_accuracy`` and counted in ``parse_failures``. DDx: a case the judge cannot score is a
 judge failure — counted in ``judge_failures`` and left out of ``ddx_coverage`` and
-``mean_best_score``, which are over the judged cases (``n_judged``); never scored 0. An
-empty DDx list is judged "nothing close" (best score 0) and counted in ``empty_predictions``.
+``mean_best_score``, which are over the judged cases (``n_judged``); never scored 0. A case
+whose judge scored only some items (the lexical judge across languages) is judged when a
+scored item reaches the threshold (its unscored items are None in ``scores``), else it is a
+judge failure. An empty DDx list is judged "nothing close" (best score 0) and counted in
+``empty_predictions``.
 """
 
 from __future__ import annotations
@@ -101,13 +104,16 @@ def score_ddx(
             best.append(0)
             continue
         try:
-            row_scores = scorer.score(gold, items, language=language)
-        except JudgeError:
+            row_scores: list[int | None] = list(scorer.score(gold, items, language=language))
+        except JudgeError as error:
+            row_scores = error.partial or []
+        known = [s for s in row_scores if s is not None]
+        if not known or (len(known) < len(items) and max(known) < threshold):
             scores.append(None)
             best.append(None)
             continue
         scores.append(row_scores)
-        best.append(max(row_scores))
+        best.append(max(known))
     judged = [b for b in best if b is not None]
     covered = [None if b is None else b >= threshold for b in best]
     return {

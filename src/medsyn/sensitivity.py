@@ -7,8 +7,8 @@ For a case with visual CE type c and divergence D:
 
 averaged over the cases having c, then gap(c) = text(c) - image(c); ``es_image``,
 ``es_text`` and ``es_gap`` are macro means over the CE types present. Divergences
-(natural log): ``js`` Jensen-Shannon; ``kl`` KL(p_with || p_without), infinite where
-p_without is 0 and p_with is not; ``tv`` total variation; ``gold_drop``
+(natural log): ``js`` Jensen-Shannon; ``kl`` KL(p_with || p_without) — a ValueError where
+p_without is 0 and p_with is not (KL is infinite there; no smoothing is applied); ``tv`` total variation; ``gold_drop``
 p_with[gold] - p_without[gold] (signed). This formalization is the project's: the
 paper's exact formula is not public.
 """
@@ -156,13 +156,16 @@ def evidence_sensitivity(
 
     n_types = len(VISUAL_CE_TYPES)
     type_code = {t: k for k, t in enumerate(VISUAL_CE_TYPES)}
-    # condition code per row: 0 full, 1 absent:c, 2 text:c, 3 other; with its CE type
-    code_of = {name: (0 if c.name == FULL else 1 if c.kind == "absent" else 2 if c.kind == "text_type" else 3,
-                      type_code.get(c.ce_type, 0)) for name, c in parsed.items()}
+    # condition code per row: 0 full, 1 absent:c, 2 text:c, 3+ one per other condition (text, no_history,
+    # random_history: checked, never paired); with its CE type
+    others: dict[str, int] = {}
+    code_of = {name: (0 if c.name == FULL else 1 if c.kind == "absent" else 2 if c.kind == "text_type"
+                      else 3 + others.setdefault(name, len(others)), type_code.get(c.ce_type, 0))
+               for name, c in parsed.items()}
     codes = np.array([code_of[name] for name in conditions], dtype=np.int64).reshape(n, 2)
     kind_code, ce = codes[:, 0], codes[:, 1]
 
-    key = (case * 4 + kind_code) * n_types + ce
+    key = (case * (3 + len(others)) + kind_code) * n_types + ce
     order = np.argsort(key, kind="stable")
     dup = np.flatnonzero(key[order][1:] == key[order][:-1])
     if dup.size:
@@ -195,6 +198,15 @@ def evidence_sensitivity(
 
     image = pairwise_divergence(matrix[f], matrix[a], gold[a], kind)
     text = pairwise_divergence(matrix[t], matrix[a], gold[a], kind)
+    for values, with_rows in ((image, f), (text, t)):
+        infinite = np.flatnonzero(~np.isfinite(values))
+        if infinite.size:
+            k = int(infinite[0])
+            raise ValueError(
+                f"{_row(int(a[k]), case_ids, conditions)}: predictions: KL divergence from row {int(with_rows[k])} is "
+                "infinite (an option with probability 0 here has probability > 0 there); "
+                "smooth the posteriors or use divergence 'js'"
+            )
 
     counts = np.bincount(pair_type, minlength=n_types)
     image_mean = np.bincount(pair_type, weights=image, minlength=n_types)

@@ -21,7 +21,15 @@ from typing import Any, Protocol, runtime_checkable
 
 
 class JudgeError(RuntimeError):
-    """A judge could not score a case (endpoint down, unparseable reply). Reported, never scored 0."""
+    """A judge could not score a case (endpoint down, unparseable reply). Reported, never scored 0.
+
+    ``partial`` holds the grades of the items the judge could score (None for the others) when it
+    scored some of them; a caller may use it only where a scored item alone settles the question.
+    """
+
+    def __init__(self, message: str, partial: list[int | None] | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
 
 
 @runtime_checkable

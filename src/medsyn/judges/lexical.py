@@ -14,7 +14,9 @@ keeps most of its specific words, or one code is an ancestor of the other, or th
 code is reached only after dropping generic modifiers ("chronic", "induced"); 3 closely
 related (half the specific words shared, or a shorter term missing much of the
 specificity, or sibling codes in one ICD-10-CM category); 2 a shared specific word or the
-same ICD-10-CM block; 0 otherwise.
+same ICD-10-CM block; 0 otherwise. Two terms naming different subtypes (a letter or number:
+hepatitis A / B, type 1 / 2; primary / secondary) grade at most 3; a Chinese term that differs
+only by a negating prefix (非, 无, 排除) gets no containment credit.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ def _lexicon() -> dict[str, Any]:
     zh_keys = sorted(lexicon["abbreviations_zh"], key=len, reverse=True)
     lexicon["abbr_zh_re"] = re.compile("|".join(map(re.escape, zh_keys)))
     lexicon["stop_en"] = frozenset(lexicon["stopwords_en"])
+    after = "|".join(map(re.escape, lexicon["article_after_en"]))
+    lexicon["article_en_re"] = re.compile(rf"(^|\b(?:{after})[ \t]+)a[ \t]+(?=[a-z])", re.M)
+    lexicon["qualifiers_en_set"] = frozenset(lexicon["qualifiers_en"])
     lexicon["generic_en_set"] = frozenset(lexicon["generic_en"])
     return lexicon
 
@@ -74,7 +79,8 @@ def _tokens_many(texts: list[str]) -> list[frozenset[str]]:
     text = text.casefold()
     for british, american in lexicon["spelling"]:
         text = text.replace(british, american)
-    text = re.sub(r"['’]s\b", "", text)
+    text = re.sub(r"['’]s\b|(?<=\w)\(s\)", "", text)
+    text = lexicon["article_en_re"].sub(r"\1", text)  # "of a rib": the article, not "hepatitis a"
     text = re.sub(r"\bnon[ \t-]+(?=[a-z])", "non", text)
     text = _PLURAL.sub(r"\1", text)
     stop, synonyms = lexicon["stop_en"], lexicon["synonyms_en"]
@@ -192,6 +198,13 @@ def grade_en(gold: str, candidate: str) -> int:
         return 0
     if g.tokens == c.tokens:
         return 5
+    if _contradicts(g.tokens, c.tokens):
+        return min(3, _grade_en_terms(g, c))
+    return _grade_en_terms(g, c)
+
+
+def _grade_en_terms(g: _Term, c: _Term) -> int:
+    """The grade of two different English terms by ICD-10-CM codes and shared specific words."""
     grade = _icd_grade(g.codes, c.codes) if g.codes and c.codes else 0
     if grade == 5 and not (g.near or c.near):
         return 5
@@ -206,6 +219,17 @@ def grade_en(gold: str, candidate: str) -> int:
     elif gs & cs:
         grade = max(grade, 2)
     return grade
+
+
+def _qualifiers(tokens: frozenset[str]) -> frozenset[str]:
+    """Subtype tokens: single letters and numbers (hepatitis B, type 2), primary / secondary."""
+    return frozenset(t for t in tokens if len(t) == 1 or t.isdigit() or t in _lexicon()["qualifiers_en_set"])
+
+
+def _contradicts(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Both terms name a subtype and neither's subtypes include the other's (type A / type B)."""
+    qa, qb = _qualifiers(a), _qualifiers(b)
+    return bool(qa and qb) and not (qa <= qb or qb <= qa)
 
 
 def _bigrams(text: str) -> set[str]:
@@ -223,6 +247,9 @@ def grade_zh(gold: str, candidate: str) -> int:
     g, c = normalize_zh(gold), normalize_zh(candidate)
     if not g or not c:
         return 0
+    for prefix, grade in _lexicon()["negations_zh"].items():
+        if g == prefix + c or c == prefix + g:  # 非霍奇金淋巴瘤 is not 霍奇金淋巴瘤; 无肺结核 denies it
+            return grade
     glossary = _lexicon()["zh_en"]
     if g in glossary and c in glossary and g != c:
         return grade_en(glossary[g], glossary[c])
@@ -250,28 +277,25 @@ class LexicalJudge:
     def score(self, gold: str, candidates: list[str], language: str = "en") -> list[int]:
         """One grade in 0..5 per candidate.
 
-        Raises JudgeError when the gold and every candidate are in different scripts
-        and the glossary bridges none of them (the lexical judge cannot compare them).
+        Raises JudgeError when a candidate is in another script than the gold and the glossary
+        does not bridge them (the lexical judge cannot compare them); its ``partial`` holds the grades of
+        the candidates it could compare, None for the others.
         """
         gold_zh = bool(_CJK.search(gold))
         gold_en = _to_english(gold) if gold_zh else gold
-        scores: list[int] = []
-        comparable = 0
+        scores: list[int | None] = []
         for candidate in candidates:
             cand_zh = bool(_CJK.search(candidate))
             if cand_zh == gold_zh:
                 scores.append(grade_zh(gold, candidate) if gold_zh else grade_en(gold, candidate))
-                comparable += 1
                 continue
             cand_en = _to_english(candidate) if cand_zh else candidate
-            if gold_en is None or cand_en is None:
-                scores.append(0)
-                continue
-            scores.append(grade_en(gold_en, cand_en))
-            comparable += 1
-        if candidates and not comparable:
+            scores.append(None if gold_en is None or cand_en is None else grade_en(gold_en, cand_en))
+        missing = [c for c, s in zip(candidates, scores) if s is None]
+        if missing:
             raise JudgeError(
-                f"lexical judge: gold {gold!r} and all {len(candidates)} candidates are in different "
-                "languages and not in its glossary; use an LLM judge"
+                f"lexical judge: gold {gold!r} and {len(missing)} of {len(candidates)} candidates (first {missing[0]!r}) "
+                "are in different languages and not in its glossary; use an LLM judge",
+                partial=scores if len(missing) < len(candidates) else None,
             )
-        return scores
+        return [s for s in scores if s is not None]  # all of them

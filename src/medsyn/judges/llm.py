@@ -2,9 +2,9 @@
 
 Temperature 0; one request per case grades every candidate; the prompt below is
 published in the metric card and versioned (:data:`JUDGE_PROMPT_VERSION`). Replies are
-cached on disk, keyed by (judge model, prompt version, gold, candidate list), so a rerun
-costs nothing. Transport errors, rate limits and server errors are retried with
-exponential backoff; a reply that does not parse is a judge failure at once
+cached on disk under ``$MEDSYN_CACHE/judge``, keyed by (judge name — provider, model and
+server URL —, prompt version, gold, candidate list), so a rerun costs nothing. Transport errors, rate limits and server errors are retried with
+exponential backoff; a reply that does not parse, or has no choices, is a judge failure at once
 (temperature 0 would repeat it). A failure raises :class:`~medsyn.judges.JudgeError`;
 callers report it apart and never score it 0.
 """
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medsyn.judges import JudgeError
+from medsyn.locations import cache_root
 
 JUDGE_PROMPT_VERSION = "medsyn-ddx-judge-v1"
 """Bump whenever JUDGE_SYSTEM or JUDGE_TEMPLATE changes: it is part of the cache key."""
@@ -77,9 +78,8 @@ def parse_scores(reply: str, n: int) -> list[int]:
 
 
 def default_cache_dir() -> Path:
-    """``$MEDSYN_CACHE_DIR/judge``, else ``~/.cache/medsyn/judge``."""
-    root = os.environ.get("MEDSYN_CACHE_DIR") or Path.home() / ".cache" / "medsyn"
-    return Path(root) / "judge"
+    """``judge/`` in MEDSYN's cache (``$MEDSYN_CACHE``, else ``~/.cache/medsyn``)."""
+    return cache_root() / "judge"
 
 
 class LLMJudge:
@@ -115,14 +115,14 @@ class LLMJudge:
         if not candidates:
             return []
         key = hashlib.sha256(
-            json.dumps([self.model, JUDGE_PROMPT_VERSION, gold, candidates], ensure_ascii=False).encode()
+            json.dumps([self.name, JUDGE_PROMPT_VERSION, gold, candidates], ensure_ascii=False).encode()
         ).hexdigest()
         path = self.cache_dir / key[:2] / f"{key}.json"
         if path.exists():
             return json.loads(path.read_text(encoding="utf-8"))["scores"]
         reply = self._complete_with_retries(judge_messages(gold, candidates))
         scores = parse_scores(reply, len(candidates))
-        record = {"model": self.model, "prompt_version": JUDGE_PROMPT_VERSION, "gold": gold,
+        record = {"judge": self.name, "model": self.model, "prompt_version": JUDGE_PROMPT_VERSION, "gold": gold,
                   "candidates": candidates, "scores": scores, "reply": reply}
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as tmp:
@@ -161,4 +161,7 @@ class LLMJudge:
             response = self._client.chat.completions.create(
                 model=self.model, messages=messages, temperature=0, max_tokens=self.max_tokens
             )
-        return response.choices[0].message.content or ""
+        choices = getattr(response, "choices", None)
+        if not choices or choices[0].message is None:
+            raise JudgeError(f"judge {self.name} sent a reply with no message: {str(response)[:200]!r}")
+        return choices[0].message.content or ""
