@@ -241,15 +241,27 @@ def test_intervals_that_exclude_their_point_still_plot(tmp_path, monkeypatch):
     _load_app(monkeypatch, tmp_path / "results", tmp_path)
 
 
-@pytest.mark.parametrize("drop", [("en", "zh"), ("zh",)])
-def test_submission_with_case_counts_that_do_not_add_up_is_refused(tmp_path, drop):
+@pytest.mark.parametrize(
+    ("edit", "refusal"),
+    [
+        ("no languages", "- dataset.n_cases: no cases of MEDSYN-mini at this revision (en: 16, zh: 8)"),
+        ("some en cases", "- dataset.n_cases.en: 15 does not match the 16 en cases of MEDSYN-mini at this revision"),
+        ("en only", None),  # a full run of one language is a full run
+    ],
+)
+def test_submission_case_counts_must_be_whole_languages_of_the_revision(tmp_path, edit, refusal):
     obj = _example()
-    for lang in drop:
-        del obj["dataset"]["n_cases"][lang], obj["results"][lang]
-    obj["results"]["overall"]["n"] = 3 if len(drop) == 2 else obj["results"]["en"]["n"]
+    del obj["dataset"]["n_cases"]["zh"], obj["results"]["zh"]
+    obj["results"]["overall"] = dict(obj["results"]["en"])
+    if edit == "no languages":
+        del obj["dataset"]["n_cases"]["en"], obj["results"]["en"]
+        obj["results"]["overall"]["n"] = 3
+    elif edit == "some en cases":
+        obj["dataset"]["n_cases"]["en"] = obj["results"]["en"]["n"] = obj["results"]["overall"]["n"] = 15
     path = tmp_path / "upload.json"
     path.write_text(json.dumps(obj))
     accepted, message = lb.submit(path, tmp_path / "pending", _known())
-    assert not accepted
-    assert "- dataset.n_cases.zh: 0 does not match the 8 zh cases of MEDSYN-mini at this revision" in message
-    assert not (tmp_path / "pending").exists()
+    assert accepted == (refusal is None), message
+    if refusal is not None:
+        assert refusal in message
+        assert not (tmp_path / "pending").exists()

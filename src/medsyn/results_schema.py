@@ -7,8 +7,9 @@ and the leaderboard checks every results file and every submission with it.
 Beyond the example of DESIGN §7:
 
 * ``dataset.n_cases`` counts the cases *evaluated* per language: a run on one language
-  (``--tasks en``) or on the first N cases (``--max-samples N``) records that subset, so its
-  file is valid but differs from the known revision's counts and is refused as a full run.
+  (``--tasks en``) records that language only, and is a full run of it; a run on the first N
+  cases (``--max-samples N``) records N per language, so its file is valid but is refused
+  against the known revision's counts.
   ``results.overall.n`` is always the sum of ``n_cases``.
 * ``es_parse_failures`` (beside ``es_gap_ci``, like ``parse_failures`` and ``judge_failures``):
   the Evidence Sensitivity posteriors that rest on no parsed answer (the endpoint backend found
@@ -260,13 +261,18 @@ def _known_revision(dataset: dict, counts: dict[str, int], known: KnownDatasets,
     if dataset.get("name") != entry.get("name"):
         problems.append(f"dataset.name: {dataset.get('name')!r} does not match revision's dataset {entry.get('name')!r}")
     expected = {lang: count for lang, count in entry.get("n_cases", {}).items() if count}
-    for lang in sorted(set(expected) | set(counts)):
-        count, want = counts.get(lang, 0), expected.get(lang, 0)
-        if count != want:
+    if not any(counts.get(lang) for lang in expected):
+        problems.append(f"dataset.n_cases: no cases of {entry.get('name')} at this revision ({_counts(expected)})")
+    for lang, count in sorted(counts.items()):
+        if count != expected.get(lang, 0):
             problems.append(
-                f"dataset.n_cases.{lang}: {count} does not match the {want} {lang} cases of {entry.get('name')} "
-                "at this revision (a run on some languages or cases is not a full run)"
+                f"dataset.n_cases.{lang}: {count} does not match the {expected.get(lang, 0)} {lang} cases of "
+                f"{entry.get('name')} at this revision (a run on some of a language's cases is not a full run)"
             )
+
+
+def _counts(n_cases: dict[str, int]) -> str:
+    return ", ".join(f"{lang}: {count}" for lang, count in sorted(n_cases.items())) or "none"
 
 
 def _model(obj: dict, problems: list[str]) -> None:
@@ -311,8 +317,9 @@ def validate_results(obj: Any, known_datasets: KnownDatasets | None = None) -> l
     """Every problem of a §7 results file, one line each; empty when valid.
 
     ``known_datasets`` maps a dataset revision to ``{"name", "n_cases": {lang: count}}``; when
-    given, the file's revision must be one of them and its case counts must equal that
-    revision's exactly (every language, every case: a subset run is refused).
+    given, the file's revision must be one of them, and each language it reports must hold all of
+    that language's cases at the revision (a run on one language is a full run of it; a run on
+    some of a language's cases is refused).
     """
     if not isinstance(obj, dict):
         return [f"<file>: must be a JSON object, got {type(obj).__name__}"]
