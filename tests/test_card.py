@@ -10,7 +10,7 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
-from medsyn.builder import CITATION
+from medsyn.citation import CITATION
 from medsyn.card import BLOCKS, render_card, size_category
 from medsyn.hub import card_problems
 from medsyn.schema import FEATURES, VISUAL_CE_TYPES

@@ -8,21 +8,10 @@ and this module give the same numbers.
 
 import datasets
 import evaluate
+from medsyn.citation import CITATION  # From: git+https://github.com/medsyn-benchmark/medsyn
 import medsyn.scoring  # From: git+https://github.com/medsyn-benchmark/medsyn
 import medsyn.sensitivity  # From: git+https://github.com/medsyn-benchmark/medsyn
 import medsyn.stats  # From: git+https://github.com/medsyn-benchmark/medsyn
-
-_CITATION = """\
-@inproceedings{medsyn2026,
-  title         = {{MEDSYN}: A Multilingual, Multimodal Benchmark of Complex Clinical Cases},
-  author        = {{MEDSYN authors}},
-  booktitle     = {Findings of the Association for Computational Linguistics: ACL 2026},
-  year          = {2026},
-  eprint        = {2602.21950},
-  archivePrefix = {arXiv},
-  url           = {https://arxiv.org/abs/2602.21950}
-}
-"""
 
 _DESCRIPTION = """\
 Metrics of MEDSYN, a multilingual (English, Chinese), multimodal benchmark of complex clinical cases.
@@ -119,7 +108,7 @@ class MedsynMetric(evaluate.Metric):
             raise KeyError(f"unknown config {self.config_name!r}: expected one of {', '.join(_FEATURES)}")
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
-            citation=_CITATION,
+            citation=CITATION,
             inputs_description=_KWARGS_DESCRIPTION,
             features=_FEATURES[self.config_name],
             homepage="https://arxiv.org/abs/2602.21950",

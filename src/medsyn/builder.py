@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import datasets
 
+from .citation import CITATION
 from .images import image_bytes
 from .schema import FEATURES, LANGUAGES
 from .validation import CASE_FILE, load_raw
@@ -27,17 +28,6 @@ from .validation import CASE_FILE, load_raw
 BUILDER_VERSION = "1.1.0"
 """Bump whenever the rows built from the same raw files change (1.1.0: colour DICOMs keep their RGB values);
 manifest.json records it, so the dataset revision changes with it."""
-CITATION = """\
-@inproceedings{medsyn2026,
-  title         = {{MEDSYN}: A Multilingual, Multimodal Benchmark of Complex Clinical Cases},
-  author        = {{MEDSYN authors}},
-  booktitle     = {Findings of the Association for Computational Linguistics: ACL 2026},
-  year          = {2026},
-  eprint        = {2602.21950},
-  archivePrefix = {arXiv},
-  url           = {https://arxiv.org/abs/2602.21950}
-}"""
-"""The one citation of MEDSYN: the builder's DatasetInfo and the dataset card's Citation section."""
 
 
 @dataclass

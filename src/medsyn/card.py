@@ -15,7 +15,7 @@ from datasets.splits import SplitDict, SplitInfo
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
-from medsyn.builder import CITATION
+from medsyn.citation import CITATION
 from medsyn.schema import FEATURES, LANGUAGES, VISUAL_CE_TYPES
 
 SPLIT = "test"
