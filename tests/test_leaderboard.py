@@ -265,3 +265,19 @@ def test_submission_case_counts_must_be_whole_languages_of_the_revision(tmp_path
     if refusal is not None:
         assert refusal in message
         assert not (tmp_path / "pending").exists()
+
+
+def test_a_one_language_run_is_on_its_language_board_not_overall(tmp_path):
+    obj = _example()
+    obj["model"]["name"] = "en-only-model"
+    del obj["dataset"]["n_cases"]["zh"], obj["results"]["zh"]
+    obj["results"]["overall"] = dict(obj["results"]["en"])
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "en-only.json").write_text(json.dumps(obj))
+    (tmp_path / "results" / "both.json").write_text(json.dumps(_example()))
+    board = lb.load_folder(tmp_path / "results")
+    assert board.problems == []
+    models = lambda language: set(lb.build_table(board, language)["Model"])  # noqa: E731
+    assert {"en-only-model", _example()["model"]["name"]} <= models("en")
+    assert "en-only-model" not in models("zh") | models("overall")
+    assert _example()["model"]["name"] in models("overall")

@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from medsyn.results_schema import OVERALL, RESULT_LANGUAGES, KnownDatasets, validate_results
+from medsyn.schema import LANGUAGES
 
 MAX_SUBMISSION_BYTES = 1_000_000
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", OVERALL: "Overall"}
@@ -72,6 +73,15 @@ class Board:
 
     def entry(self, key: str) -> Entry | None:
         return next((e for e in self.entries if e.key == key), None)
+
+
+def block_of(entry: Entry, language: str) -> dict | None:
+    """The entry's results for ``language``; for Overall only when it reports every language (a
+    one-language run's overall block is that language's, so it is not ranked against whole runs)."""
+    results = entry.data["results"]
+    if language == OVERALL and not all(lang in results for lang in LANGUAGES):
+        return None
+    return results.get(language)
 
 
 # --- loading -----------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ def _ci(ci: list[float] | None, scale: float = 100.0, digits: int = 1) -> str:
 
 
 def _row(entry: Entry, language: str) -> dict[str, Any]:
-    block, model = entry.data["results"][language], entry.data["model"]
+    block, model = block_of(entry, language), entry.data["model"]
     gap = block.get("ddx_fdx_gap")
     return {
         "Model": model["name"],
@@ -188,7 +198,7 @@ def build_table(board: Board, language: str) -> pd.DataFrame:
     """
     if language not in RESULT_LANGUAGES:
         raise ValueError(f"unknown language {language!r}: expected one of {', '.join(RESULT_LANGUAGES)}")
-    rows = [_row(e, language) for e in board.entries if language in e.data["results"]]
+    rows = [_row(e, language) for e in board.entries if block_of(e, language) is not None]
     if language == PHYSICIANS["language"]:
         rows.append(_physicians_row())
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -253,7 +263,7 @@ def plot_ddx_vs_fdx(board: Board, language: str) -> Figure:
     ax.plot([0, 100], [0, 100], ls="--", color="0.6", lw=1, label="DDx coverage = FDx accuracy")
     typed: set[str] = set()
     for entry in board.entries:
-        block = entry.data["results"].get(language)
+        block = block_of(entry, language)
         if not block or block.get("ddx_coverage") is None or block.get("fdx_accuracy") is None:
             continue
         x, y, kind = 100 * block["fdx_accuracy"], 100 * block["ddx_coverage"], entry.data["model"]["type"]
@@ -276,7 +286,7 @@ def plot_es_by_type(board: Board, key: str | None, language: str) -> Figure:
     entry = board.entry(key) if key else None
     name = entry.data["model"]["name"] if entry else "no model chosen"
     fig, ax = _figure(f"Evidence Sensitivity by CE type: {name} ({LANGUAGE_NAMES[language]})")
-    block = entry.data["results"].get(language) if entry else None
+    block = block_of(entry, language) if entry else None
     per_type = (block or {}).get("evidence_sensitivity") or {}
     if not per_type:
         _empty(ax, "No Evidence Sensitivity measured for this model and language")
@@ -298,7 +308,7 @@ def plot_es_gap_vs_fdx(board: Board, language: str) -> Figure:
     fig, ax = _figure(f"ES gap vs FDx accuracy ({LANGUAGE_NAMES[language]})")
     shown = 0
     for entry in board.entries:
-        block = entry.data["results"].get(language)
+        block = block_of(entry, language)
         if not block or block.get("es_gap") is None or block.get("fdx_accuracy") is None:
             continue
         x, y = block["es_gap"], 100 * block["fdx_accuracy"]
