@@ -126,9 +126,18 @@ def test_uncomparable_item_is_a_judge_failure_not_a_miss() -> None:
         LexicalJudge().score(gold, ["肺栓塞", english])
     assert raised.value.partial == [0, None]
     result = score_ddx([["肺栓塞", english], [english], ["急性冠脉综合征伴心源性休克", english]], [gold] * 3, languages="zh")
-    # a compared item that reaches the threshold settles the case; otherwise the case is not judged
-    assert result["best_score"] == [None, None, 5] and result["judge_failures"] == 2
-    assert result["ddx_coverage"] == 1.0 and result["scores"][2] == [5, None]
+    # an uncomparable item makes the case a judge failure, hit or miss; the partial grades stay for inspection
+    assert result["best_score"] == [None, None, None] and result["judge_failures"] == 3
+    assert result["ddx_coverage"] is None and result["scores"] == [[0, None], None, [5, None]]
+
+
+def test_uncomparable_item_fails_the_case_whether_another_hits_or_misses() -> None:
+    # a hit beside an uncomparable item must not count where a miss beside one is not counted
+    result = score_ddx(["1. 败血症\n2. GERD\n3. 嗜铬细胞瘤", "1. 甲状腺危象\n2. GERD", "1. 败血症\n2. 嗜铬细胞瘤"],
+                       ["甲状腺危象"] * 3, languages="zh")
+    assert result["best_score"] == [None, None, 0] and result["judge_failures"] == 2
+    assert result["ddx_coverage"] == 0.0 and result["n_judged"] == 1
+    assert result["scores"][:2] == [[0, None, 0], [5, None]]
 
 
 def test_lexical_is_deterministic() -> None:

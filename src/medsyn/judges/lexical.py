@@ -298,4 +298,4 @@ class LexicalJudge:
                 "are in different languages and not in its glossary; use an LLM judge",
                 partial=scores if len(missing) < len(candidates) else None,
             )
-        return [s for s in scores if s is not None]  # all of them
+        return [s for s in scores if s is not None]  # every candidate was graded
