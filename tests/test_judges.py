@@ -116,7 +116,8 @@ def test_mixed_languages_through_glossary() -> None:
     assert judge.score("结节病", ["Sarcoidosis", "肺结核", "Lymphoma"]) == [5, 0, 0]
     assert judge.score("Sarcoidosis", ["结节病"]) == [5]
     with pytest.raises(JudgeError, match="different languages"):
-        judge.score("某种罕见病", ["Sarcoidosis"])
+        judge.score("某种罕见病", ["Lofgren syndrome"])
+    assert judge.score("某种罕见病", ["Sarcoidosis"]) == [0]  # bridged to 结节病 and compared in Chinese
     assert judge.score("Sarcoidosis", []) == []
 
 
@@ -138,6 +139,14 @@ def test_uncomparable_item_fails_the_case_whether_another_hits_or_misses() -> No
     assert result["best_score"] == [None, None, 0] and result["judge_failures"] == 2
     assert result["ddx_coverage"] == 0.0 and result["n_judged"] == 1
     assert result["scores"][:2] == [[0, None, 0], [5, None]]
+
+
+def test_english_abbreviation_in_chinese_list_bridged_through_glossary() -> None:
+    result = score_ddx(["1. 败血症\n2. DKA\n3. 嗜铬细胞瘤", "1. 甲状腺危象\n2. DKA", "1. 败血症\n2. 嗜铬细胞瘤"],
+                       ["甲状腺危象"] * 3, languages="zh")
+    assert result["judge_failures"] == 0 and result["best_score"] == [0, 5, 0]
+    assert LexicalJudge().score("糖尿病酮症酸中毒", ["diabetic ketoacidosis"]) == [5]
+    assert LexicalJudge().score("酮症酸中毒", ["DKA"]) == [4]  # gold outside the glossary, compared in Chinese
 
 
 def test_lexical_is_deterministic() -> None:

@@ -54,6 +54,7 @@ def _lexicon() -> dict[str, Any]:
     lexicon["article_en_re"] = re.compile(rf"(^|\b(?:{after})[ \t]+)a[ \t]+(?=[a-z])", re.M)
     lexicon["qualifiers_en_set"] = frozenset(lexicon["qualifiers_en"])
     lexicon["generic_en_set"] = frozenset(lexicon["generic_en"])
+    lexicon["en_zh"] = {en: zh for zh, en in reversed(lexicon["zh_en"].items())}
     return lexicon
 
 
@@ -269,6 +270,13 @@ def _to_english(text: str) -> str | None:
     return _lexicon()["zh_en"].get(normalize_zh(text))
 
 
+def _to_chinese(text: str) -> str | None:
+    """A Chinese rendering of an English term or abbreviation ("DKA") from the glossary, or None."""
+    lexicon = _lexicon()
+    term = lexicon["abbreviations_en"].get(text.strip(), text)
+    return lexicon["en_zh"].get(" ".join(term.casefold().split()))
+
+
 class LexicalJudge:
     """Offline deterministic judge (see the module docstring for its grades and limits)."""
 
@@ -279,7 +287,8 @@ class LexicalJudge:
 
         Raises JudgeError when a candidate is in another script than the gold and the glossary
         does not bridge them (the lexical judge cannot compare them); its ``partial`` holds the grades of
-        the candidates it could compare, None for the others.
+        the candidates it could compare, None for the others. An English term or abbreviation ("DKA")
+        in a Chinese list is bridged to Chinese when the glossary has its expansion.
         """
         gold_zh = bool(_CJK.search(gold))
         gold_en = _to_english(gold) if gold_zh else gold
@@ -290,7 +299,11 @@ class LexicalJudge:
                 scores.append(grade_zh(gold, candidate) if gold_zh else grade_en(gold, candidate))
                 continue
             cand_en = _to_english(candidate) if cand_zh else candidate
-            scores.append(None if gold_en is None or cand_en is None else grade_en(gold_en, cand_en))
+            if gold_en is not None and cand_en is not None:
+                scores.append(grade_en(gold_en, cand_en))
+                continue
+            cand_in_zh = _to_chinese(candidate) if gold_zh else None  # DKA in a Chinese list
+            scores.append(None if cand_in_zh is None else grade_zh(gold, cand_in_zh))
         missing = [c for c, s in zip(candidates, scores) if s is None]
         if missing:
             raise JudgeError(
