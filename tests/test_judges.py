@@ -9,6 +9,7 @@ import pytest
 
 from medsyn.judges import Judge, JudgeError, get_judge
 from medsyn.judges.lexical import LexicalJudge, grade_en, grade_zh, normalize_zh, tokens_en
+from medsyn.ddx import parse_ddx
 from medsyn.scoring import score_ddx
 
 LABELLED = Path(__file__).parent / "data" / "ddx_labelled.jsonl"
@@ -105,6 +106,34 @@ def test_subtypes_and_negations_are_not_matches() -> None:
 )
 def test_subtype_near_synonyms_still_match(gold: str, candidate: str, grade: int) -> None:
     assert grade_en(gold, candidate) == grade
+
+
+@pytest.mark.parametrize(
+    "gold,candidate,grade",
+    [
+        # "secondary to" names a cause, not the qualifier; "a" is the article unless it follows a subtype head
+        ("Hemophilia A", "Bleeding secondary to hemophilia", 4),
+        ("Acute pancreatitis", "Pancreatitis, likely a gallstone pancreatitis", 4),
+        ("Aspiration pneumonia", "Pneumonia secondary to aspiration", 5),
+        ("Pulmonary embolism", "Likely a pulmonary embolism", 5),
+        ("Secondary hyperparathyroidism", "Hyperparathyroidism secondary to CKD", 4),
+        ("Primary hyperparathyroidism", "Hyperparathyroidism secondary to CKD", 3),
+        ("Group A streptococcal pharyngitis", "Group B streptococcal pharyngitis", 3),
+        ("Hepatitis A", "Likely a hepatitis B", 2),
+    ],
+)
+def test_causes_and_articles_are_not_subtypes(gold: str, candidate: str, grade: int) -> None:
+    assert grade_en(gold, candidate) == grade
+
+
+def test_likely_a_prefix_keeps_covered_items_covered() -> None:
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["language"] == "en" and r["covered"]]
+    golds = [r["gold"] for r in rows]
+    plain = score_ddx([r["ddx"] for r in rows], golds)["covered"]
+    prefixed = score_ddx([["Likely a " + item for item in parse_ddx(r["ddx"])] for r in rows], golds)["covered"]
+    assert len(rows) >= 50 and sum(plain) >= 45
+    assert [r["gold"] for r, a, b in zip(rows, plain, prefixed) if a and not b] == []
 
 
 def test_chinese_hedges_stripped() -> None:

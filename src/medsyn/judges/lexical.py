@@ -15,8 +15,10 @@ code is reached only after dropping generic modifiers ("chronic", "induced"); 3 
 related (half the specific words shared, or a shorter term missing much of the
 specificity, or sibling codes in one ICD-10-CM category); 2 a shared specific word or the
 same ICD-10-CM block; 0 otherwise. Two terms naming different subtypes (a letter or number:
-hepatitis A / B, type 1 / 2; primary / secondary) grade at most 3; a Chinese term that differs
-only by a negating prefix (非, 无, 排除) gets no containment credit.
+hepatitis A / B, type 1 / 2; primary / secondary) grade at most 3 ("a" is the article except after a
+subtype head noun: hepatitis, type, ...); "X secondary to / due to Y" may also reach 4 through Y or
+"secondary X"; a Chinese term that differs only by a negating prefix (非, 无, 排除) gets no
+containment credit.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORD = re.compile(r"[a-z0-9]+")
+_SECONDARY_TO = re.compile(r"\bsecondary[ \t]+to\b")
+_CAUSE = re.compile(r"(?P<effect>.*?)\b(?:secondary|due)\s+to\s+(?P<cause>\S.*)$", re.I | re.S)
+_ARTICLE = re.compile(r"(?P<before>\b(?P<head>[a-z0-9]+)[ \t]+)?\ba[ \t]+(?=[a-z])")
 _PLURAL = re.compile(r"\b([a-z0-9]{3,}[b-hj-np-rtv-z0-9])s\b")
 
 
@@ -50,8 +55,7 @@ def _lexicon() -> dict[str, Any]:
     zh_keys = sorted(lexicon["abbreviations_zh"], key=len, reverse=True)
     lexicon["abbr_zh_re"] = re.compile("|".join(map(re.escape, zh_keys)))
     lexicon["stop_en"] = frozenset(lexicon["stopwords_en"])
-    after = "|".join(map(re.escape, lexicon["article_after_en"]))
-    lexicon["article_en_re"] = re.compile(rf"(^|\b(?:{after})[ \t]+)a[ \t]+(?=[a-z])", re.M)
+    lexicon["subtype_heads_en_set"] = frozenset(lexicon["subtype_heads_en"])
     lexicon["qualifiers_en_set"] = frozenset(lexicon["qualifiers_en"])
     lexicon["generic_en_set"] = frozenset(lexicon["generic_en"])
     lexicon["en_zh"] = {en: zh for zh, en in reversed(lexicon["zh_en"].items())}
@@ -81,7 +85,8 @@ def _tokens_many(texts: list[str]) -> list[frozenset[str]]:
     for british, american in lexicon["spelling"]:
         text = text.replace(british, american)
     text = re.sub(r"['’]s\b|(?<=\w)\(s\)", "", text)
-    text = lexicon["article_en_re"].sub(r"\1", text)  # "of a rib": the article, not "hepatitis a"
+    text = _SECONDARY_TO.sub(" ", text)  # a cause, not the qualifier "secondary"
+    text = _ARTICLE.sub(lambda m: _article(m, lexicon["subtype_heads_en_set"]), text)
     text = re.sub(r"\bnon[ \t-]+(?=[a-z])", "non", text)
     text = _PLURAL.sub(r"\1", text)
     stop, synonyms = lexicon["stop_en"], lexicon["synonyms_en"]
@@ -92,6 +97,11 @@ def _tokens_many(texts: list[str]) -> list[frozenset[str]]:
             words = {synonyms.get(w, w) for w in words}
         result.append(frozenset(words - stop))
     return result
+
+
+def _article(m: re.Match[str], heads: frozenset[str]) -> str:
+    """``a`` dropped as the article ("likely a pneumonia"), kept after a subtype head ("hepatitis a virus")."""
+    return m[0] if m["head"] in heads else m["before"] or ""
 
 
 def _expand_zh(match: re.Match[str], table: dict[str, str]) -> str:
@@ -201,7 +211,12 @@ def grade_en(gold: str, candidate: str) -> int:
         return 5
     if _contradicts(g.tokens, c.tokens):
         return min(3, _grade_en_terms(g, c))
-    return _grade_en_terms(g, c)
+    grade = _grade_en_terms(g, c)
+    cause = _CAUSE.match(candidate)
+    if cause and grade < 4:  # "Bleeding secondary to hemophilia": hemophilia, and a secondary bleeding
+        parts = [cause["cause"], "secondary " + cause["effect"]]
+        grade = max(grade, min(4, max(grade_en(gold, part) for part in parts)))
+    return grade
 
 
 def _grade_en_terms(g: _Term, c: _Term) -> int:
