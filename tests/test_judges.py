@@ -89,7 +89,10 @@ def test_subtypes_and_negations_are_not_matches() -> None:
     assert result["best_score"] == [3, 2, 3, 3, 2, 2] and result["ddx_coverage"] == 0.0
     assert [grade_en("Hepatitis A", "Hepatitis"), grade_en("Hemophilia A", "Hemophilia B"),
             grade_en("Influenza A", "Influenza B")] == [3, 2, 2]
-    assert grade_zh("肺结核", "无肺结核") == grade_zh("肺结核", "排除肺结核") == 0
+    assert grade_zh("肺结核", "排除肺结核") == grade_zh("肺结核", "已排除肺结核") == 0
+    # 无 names another disease (painless / aseptic), graded like 非; only 排除 denies
+    assert grade_zh("无痛性甲状腺炎", "痛性甲状腺炎") == grade_zh("无菌性脑膜炎", "菌性脑膜炎") == 2
+    assert grade_zh("肺结核", "无肺结核") == grade_zh("霍奇金淋巴瘤", "非霍奇金淋巴瘤") == 2
     assert grade_zh("肺结核", "待排除肺结核") == 5  # a hedge, not a negation
 
 

@@ -17,8 +17,8 @@ specificity, or sibling codes in one ICD-10-CM category); 2 a shared specific wo
 same ICD-10-CM block; 0 otherwise. Two terms naming different subtypes (a letter or number:
 hepatitis A / B, type 1 / 2; primary / secondary) grade at most 3 ("a" is the article except after a
 subtype head noun: hepatitis, type, ...); "X secondary to / due to Y" may also reach 4 through Y or
-"secondary X"; a Chinese term that differs only by a negating prefix (非, 无, 排除) gets no
-containment credit.
+"secondary X"; a Chinese term that differs only by a prefix 非 or 无 (a different disease:
+无菌性脑膜炎) grades 2, by 排除 / 已排除 (a denial) 0.
 """
 
 from __future__ import annotations
@@ -264,7 +264,7 @@ def grade_zh(gold: str, candidate: str) -> int:
     if not g or not c:
         return 0
     for prefix, grade in _lexicon()["negations_zh"].items():
-        if g == prefix + c or c == prefix + g:  # 非霍奇金淋巴瘤 is not 霍奇金淋巴瘤; 无肺结核 denies it
+        if g == prefix + c or c == prefix + g:  # 非霍奇金淋巴瘤, 无痛性甲状腺炎: another disease; 排除肺结核 denies it
             return grade
     glossary = _lexicon()["zh_en"]
     if g in glossary and c in glossary and g != c:
