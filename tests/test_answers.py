@@ -189,6 +189,45 @@ def test_pronoun_i_is_not_option_i() -> None:
     assert extract_answer("Answer: I") == extract_answer("The answer is (I).") == "I"
 
 
+RESP_EN = ["Pneumonia", "Pulmonary embolism", "Heart failure", "Pneumothorax", "Aortic dissection"]
+RESP_ZH = ["肺炎", "肺栓塞", "心力衰竭", "气胸", "主动脉夹层"]
+
+
+@pytest.mark.parametrize(
+    "text,options,expected",
+    [
+        # a remark about another option after the answer (next line, next sentence, prose) is not its label
+        ("The answer is C.\nPneumonia: unlikely given no fever.", RESP_EN, "C"),
+        ("Answer: B. Pneumonia, by contrast, would show fever", RESP_EN, "B"),
+        ("The answer is B\nPneumonia, Heart failure and GERD are less likely", RESP_EN, "B"),
+        ("答案：C。肺炎，可能性小。", RESP_ZH, "C"),
+        ("答案：C\n肺炎：不符合，无发热。", RESP_ZH, "C"),
+        # the letter's own label naming another option is a contradiction
+        ("Answer: B. Pneumonia", RESP_EN, None),
+        ("Answer: B - Pneumonia (less likely)", RESP_EN, None),
+        ("答案：B、肺炎", RESP_ZH, None),
+        ("Answer: B. Pulmonary embolism", RESP_EN, "B"),
+    ],
+)
+def test_remark_after_answer_is_not_its_label(text: str, options: list[str], expected: str | None) -> None:
+    assert extract_answer(text, options) == expected
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Option I is correct", "I"),
+        ("I is the best answer", "I"),
+        ("Option I is the most likely diagnosis", "I"),
+        ("The answer is I because of ST elevation", "I"),
+        ("The answer is B, I think.", "B"),
+        ("Answer: B, I'm fairly sure.", "B"),
+    ],
+)
+def test_option_i_is_not_the_pronoun(text: str, expected: str) -> None:
+    assert extract_answer(text, list("abcdefghij")) == expected
+
+
 def test_non_string_raises() -> None:
     with pytest.raises(TypeError):
         extract_answer(None)  # type: ignore[arg-type]

@@ -36,6 +36,15 @@ CASES = [
     ("1. Most likely: Acute myocardial infarction\n2. Alternative: Aortic dissection",
      ["Acute myocardial infarction", "Aortic dissection"]),
     ("最可能诊断：急性心梗\n其他：主动脉夹层", ["急性心梗", "主动脉夹层"]),
+    # a bare "Diagnosis"/"诊断" is a header only before ':' or at the end of its line
+    ("Diagnosis is pneumonia", ["Diagnosis is pneumonia"]),
+    ("Diagnosis pending further workup. Pneumonia, PE", ["Diagnosis pending further workup. Pneumonia", "PE"]),
+    ("诊断考虑：肺炎\n鉴别：肺结核、肺癌", ["肺炎", "肺结核", "肺癌"]),
+    ("初步诊断：肺炎\n鉴别诊断：肺结核、肺癌", ["肺炎", "肺结核", "肺癌"]),
+    ("Diagnosis: pneumonia", ["pneumonia"]),
+    ("Differential diagnoses include: pneumonia, PE", ["pneumonia", "PE"]),
+    ("Differential diagnoses include:\n1. Pneumonia\n2. PE", ["Pneumonia", "PE"]),
+    ("DDx: pneumonia, PE", ["pneumonia", "PE"]),
     ("", []),
     (["  Pneumonia ", "", "Empyema"], ["Pneumonia", "Empyema"]),
 ]

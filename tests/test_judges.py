@@ -9,6 +9,7 @@ import pytest
 
 from medsyn.judges import Judge, JudgeError, get_judge
 from medsyn.judges.lexical import LexicalJudge, grade_en, grade_zh, normalize_zh, tokens_en
+from medsyn.ddx import parse_ddx
 from medsyn.scoring import score_ddx
 
 LABELLED = Path(__file__).parent / "data" / "ddx_labelled.jsonl"
@@ -88,7 +89,10 @@ def test_subtypes_and_negations_are_not_matches() -> None:
     assert result["best_score"] == [3, 2, 3, 3, 2, 2] and result["ddx_coverage"] == 0.0
     assert [grade_en("Hepatitis A", "Hepatitis"), grade_en("Hemophilia A", "Hemophilia B"),
             grade_en("Influenza A", "Influenza B")] == [3, 2, 2]
-    assert grade_zh("肺结核", "无肺结核") == grade_zh("肺结核", "排除肺结核") == 0
+    assert grade_zh("肺结核", "排除肺结核") == grade_zh("肺结核", "已排除肺结核") == 0
+    # 无 names another disease (painless / aseptic), graded like 非; only 排除 denies
+    assert grade_zh("无痛性甲状腺炎", "痛性甲状腺炎") == grade_zh("无菌性脑膜炎", "菌性脑膜炎") == 2
+    assert grade_zh("肺结核", "无肺结核") == grade_zh("霍奇金淋巴瘤", "非霍奇金淋巴瘤") == 2
     assert grade_zh("肺结核", "待排除肺结核") == 5  # a hedge, not a negation
 
 
@@ -107,6 +111,34 @@ def test_subtype_near_synonyms_still_match(gold: str, candidate: str, grade: int
     assert grade_en(gold, candidate) == grade
 
 
+@pytest.mark.parametrize(
+    "gold,candidate,grade",
+    [
+        # "secondary to" names a cause, not the qualifier; "a" is the article unless it follows a subtype head
+        ("Hemophilia A", "Bleeding secondary to hemophilia", 4),
+        ("Acute pancreatitis", "Pancreatitis, likely a gallstone pancreatitis", 4),
+        ("Aspiration pneumonia", "Pneumonia secondary to aspiration", 5),
+        ("Pulmonary embolism", "Likely a pulmonary embolism", 5),
+        ("Secondary hyperparathyroidism", "Hyperparathyroidism secondary to CKD", 4),
+        ("Primary hyperparathyroidism", "Hyperparathyroidism secondary to CKD", 3),
+        ("Group A streptococcal pharyngitis", "Group B streptococcal pharyngitis", 3),
+        ("Hepatitis A", "Likely a hepatitis B", 2),
+    ],
+)
+def test_causes_and_articles_are_not_subtypes(gold: str, candidate: str, grade: int) -> None:
+    assert grade_en(gold, candidate) == grade
+
+
+def test_likely_a_prefix_keeps_covered_items_covered() -> None:
+    rows = [json.loads(line) for line in LABELLED.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if r["language"] == "en" and r["covered"]]
+    golds = [r["gold"] for r in rows]
+    plain = score_ddx([r["ddx"] for r in rows], golds)["covered"]
+    prefixed = score_ddx([["Likely a " + item for item in parse_ddx(r["ddx"])] for r in rows], golds)["covered"]
+    assert len(rows) >= 50 and sum(plain) >= 45
+    assert [r["gold"] for r, a, b in zip(rows, plain, prefixed) if a and not b] == []
+
+
 def test_chinese_hedges_stripped() -> None:
     assert normalize_zh("考虑肺结核可能") == "肺结核"
 
@@ -116,7 +148,8 @@ def test_mixed_languages_through_glossary() -> None:
     assert judge.score("结节病", ["Sarcoidosis", "肺结核", "Lymphoma"]) == [5, 0, 0]
     assert judge.score("Sarcoidosis", ["结节病"]) == [5]
     with pytest.raises(JudgeError, match="different languages"):
-        judge.score("某种罕见病", ["Sarcoidosis"])
+        judge.score("某种罕见病", ["Lofgren syndrome"])
+    assert judge.score("某种罕见病", ["Sarcoidosis"]) == [0]  # bridged to 结节病 and compared in Chinese
     assert judge.score("Sarcoidosis", []) == []
 
 
@@ -126,9 +159,26 @@ def test_uncomparable_item_is_a_judge_failure_not_a_miss() -> None:
         LexicalJudge().score(gold, ["肺栓塞", english])
     assert raised.value.partial == [0, None]
     result = score_ddx([["肺栓塞", english], [english], ["急性冠脉综合征伴心源性休克", english]], [gold] * 3, languages="zh")
-    # a compared item that reaches the threshold settles the case; otherwise the case is not judged
-    assert result["best_score"] == [None, None, 5] and result["judge_failures"] == 2
-    assert result["ddx_coverage"] == 1.0 and result["scores"][2] == [5, None]
+    # an uncomparable item makes the case a judge failure, hit or miss; the partial grades stay for inspection
+    assert result["best_score"] == [None, None, None] and result["judge_failures"] == 3
+    assert result["ddx_coverage"] is None and result["scores"] == [[0, None], None, [5, None]]
+
+
+def test_uncomparable_item_fails_the_case_whether_another_hits_or_misses() -> None:
+    # a hit beside an uncomparable item must not count where a miss beside one is not counted
+    result = score_ddx(["1. 败血症\n2. GERD\n3. 嗜铬细胞瘤", "1. 甲状腺危象\n2. GERD", "1. 败血症\n2. 嗜铬细胞瘤"],
+                       ["甲状腺危象"] * 3, languages="zh")
+    assert result["best_score"] == [None, None, 0] and result["judge_failures"] == 2
+    assert result["ddx_coverage"] == 0.0 and result["n_judged"] == 1
+    assert result["scores"][:2] == [[0, None, 0], [5, None]]
+
+
+def test_english_abbreviation_in_chinese_list_bridged_through_glossary() -> None:
+    result = score_ddx(["1. 败血症\n2. DKA\n3. 嗜铬细胞瘤", "1. 甲状腺危象\n2. DKA", "1. 败血症\n2. 嗜铬细胞瘤"],
+                       ["甲状腺危象"] * 3, languages="zh")
+    assert result["judge_failures"] == 0 and result["best_score"] == [0, 5, 0]
+    assert LexicalJudge().score("糖尿病酮症酸中毒", ["diabetic ketoacidosis"]) == [5]
+    assert LexicalJudge().score("酮症酸中毒", ["DKA"]) == [4]  # gold outside the glossary, compared in Chinese
 
 
 def test_lexical_is_deterministic() -> None:

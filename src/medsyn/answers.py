@@ -13,9 +13,10 @@ Rules, in order (the first that decides wins):
 3. A reply that starts with an option's full text (``Chronic subdural hematoma. The CT ...``).
 
 Anything else — no answer, two letters in one statement (``B or C``), a letter
-outside the options, a letter whose text names another option (with or without a cue),
-a copied option list, the pronoun ``I`` (``Answer: I am not sure``) — is a parse failure
-(``None``): counted wrong and reported, never guessed.
+outside the options, a letter whose own label names another option (``Answer: B. <text of
+option A>`` on that line; a remark on a later line or sentence, or prose after the letter, is
+not its label), a copied option list, the pronoun ``I`` after a cue (``Answer: I am not sure``,
+``B, I think``) — is a parse failure (``None``): counted wrong and reported, never guessed.
 """
 
 from __future__ import annotations
@@ -26,15 +27,23 @@ from functools import lru_cache
 
 from medsyn.schema import OPTION_LETTERS
 
-# the pronoun "I" ("Answer: I am not sure", "I'm") is not option I
-_LETTER = r"(?-i:(?P<L>[A-HJ]|I(?![ \t]+[A-Za-z]|['’])))"
+_LETTER = r"(?-i:(?P<L>[A-J]))"
+# after a forward cue the pronoun "I" ("Answer: I am not sure", "I'm", "B, I think") is not option I
+_PRONOUN_I = (
+    r"I(?=['’]|[ \t]+(?i:am|was|have|had|think|thought|believe|guess|feel|suspect|cannot|can|can't|could|"
+    r"would|will|won't|shall|should|must|might|may|do|don't|did|didn't|need|lean|prefer|agree|doubt|"
+    r"hope|say|see|want|choose|chose|pick|select|go|opt)\b)"
+)
+_CUE_LETTER = rf"(?-i:(?!{_PRONOUN_I})(?P<L>[A-J]))"
 _LOWER_IN_PARENS = r"\((?-i:(?P<l>[a-j]))\)"
 _OPEN = r"[\(\[（【]?"
 _CLOSE = r"[\)\]）】]?"
 _AFTER = r"(?![A-Za-z0-9\-])"
-_ANSWER = rf"(?:{_OPEN}{_LETTER}{_CLOSE}|{_LOWER_IN_PARENS}){_AFTER}"
+_ANSWER = rf"(?:{_OPEN}{_CUE_LETTER}{_CLOSE}|{_LOWER_IN_PARENS}){_AFTER}"
 # a second letter right after the first: "B or C", "B/C", "B、C" -> ambiguous
-_SECOND = re.compile(r"\s*(?:,|/|or|and|&|、|，|或|或者|和|与|及)\s*[\(\[（]?(?-i:[A-J])(?![A-Za-z0-9])", re.I)
+_SECOND = re.compile(
+    rf"\s*(?:,|/|or|and|&|、|，|或|或者|和|与|及)\s*[\(\[（]?(?-i:(?!{_PRONOUN_I})[A-J])(?![A-Za-z0-9])", re.I
+)
 
 _ADV = r"(?:\s+(?:therefore|thus|then|here|clearly|likely|most likely|probably|option|choice|letter))"
 _VERB = r"(?:\s*[:=：]|\s*\n|\s+(?:is|was|would be|will be|should be|must be))"
@@ -74,6 +83,8 @@ _LEADING = re.compile(r"^\W*?[\(\[（【]?(?-i:(?P<L>[A-J]))(?:[\)\]）】]|[.�
 _NEGATED = re.compile(r"\b(?:not|isn't|is not)\s*$|不是\s*$|排除\s*$", re.I)
 _TRIM = " \t\r\n.。,，;；:：!！*_`\"'“”‘’()（）[]【】"
 _DASHES = " \t-–—"
+_SENTENCE_END = re.compile(r"\s*[。!！?？]")
+_GLOSS_END = re.compile(r"\s*(?:$|[.。;；!！?？(（\[【]|[-–—])")
 
 
 def _normalize(text: str) -> str:
@@ -93,6 +104,12 @@ def _folded(options: tuple[str, ...]) -> tuple[str, ...]:
 
 def _option_at(text: str, options: list[str] | None) -> int | None:
     """Index of the longest option whose text starts ``text`` and ends at a boundary."""
+    found = _option_and_tail(text, options)
+    return found[0] if found else None
+
+
+def _option_and_tail(text: str, options: list[str] | None) -> tuple[int, str] | None:
+    """:func:`_option_at` and the (folded) text after the option."""
     if not options:
         return None
     folded = " ".join(text.casefold().split()).lstrip(_TRIM)
@@ -100,8 +117,8 @@ def _option_at(text: str, options: list[str] | None) -> int | None:
     for i, opt in enumerate(_folded(tuple(options))):
         if opt and folded.startswith(opt) and len(opt) > best_len:
             tail = folded[len(opt):]
-            if not tail or tail[0] in ".。,，;；:：\n(（!！" or tail.startswith((" -", " —", " –")):
-                best, best_len = i, len(opt)
+            if not tail.strip() or tail.lstrip()[0] in ".。,，;；:：(（!！" or tail.startswith((" -", " —", " –")):
+                best, best_len = (i, tail), len(opt)
     return best
 
 
@@ -129,8 +146,19 @@ def _cue_letter(text: str, m: re.Match[str], options: list[str] | None) -> str |
     if here is not None and len(_folded(tuple(options))[here]) > 1:
         return OPTION_LETTERS[here]
     letter = _letter(m)
-    named = _option_at(text[m.end():].lstrip(_DASHES), options)
+    named = _gloss(text[m.end():], options)
     return None if named is not None and OPTION_LETTERS[named] != letter else letter
+
+
+def _gloss(after: str, options: list[str] | None) -> int | None:
+    """The option whose full text labels a cue letter on its own line ("Answer: B. <text>" ending there or
+    at a sentence end, bracket or dash), or None: prose after the letter ("B. Pneumonia, by contrast, ...")
+    and anything past a newline or a sentence end right after the letter ("答案：C。肺炎...") is not a label."""
+    line = after.split("\n", 1)[0]
+    if _SENTENCE_END.match(line):
+        return None
+    found = _option_and_tail(line.lstrip(_DASHES + "、"), options)
+    return found[0] if found and _GLOSS_END.match(found[1]) else None
 
 
 def _cue_answers(text: str, options: list[str] | None) -> list[tuple[int, str | None]]:
@@ -204,7 +232,7 @@ def extract_answer(text: str, options: list[str] | None = None) -> str | None:
         if len({m["L"] for m in led}) > 1:
             return None  # an option list, not an answer
         letter = valid(led[0]["L"])
-        named = _option_at(led[0]["rest"], options)
+        named = _gloss(led[0]["rest"], options)
         if letter and named is not None and OPTION_LETTERS[named] != letter:
             return None  # "B. <text of option C>": contradictory
         return letter

@@ -2,8 +2,9 @@
 
 Accepted shapes: numbered (``1.``, ``2)``, ``(3)``, ``4、``, ``①``), bulleted (``-``, ``*``,
 ``•``), inline numbering (``1. X 2. Y``), one item per line, or one line separated by
-``;`` / ``；`` / ``、`` / ``，`` / ``,``. A header ("Differential diagnosis:", "鉴别诊断：")
-is cut from the start of its line, so an item on the same line is kept. When a list has
+``;`` / ``；`` / ``、`` / ``，`` / ``,``. A header ("Differential diagnosis:", "DDx include",
+"鉴别诊断："; a bare "Diagnosis" or "诊断" only before ``:`` or at the end of its line) is cut from
+the start of its line, so an item on the same line is kept. When a list has
 markers, unmarked lines (preambles and closing remarks) are dropped. The reason after an
 item — following `` - ``, `` – ``, `` — ``, ``:`` or ``：`` — is cut, as are markdown
 emphasis and a trailing likelihood note in brackets; a rank label before ``:``
@@ -23,10 +24,16 @@ _INLINE_NUMBER = re.compile(r"(?:^|(?<=[\s:：]))\d{1,2}[.)．、](?!\d)\s*")
 _INLINE_SPLIT = re.compile(r"(?<=\S)\s+(?=\d{1,2}[.)．、](?!\d))|(?<=[:：])\s*(?=\d{1,2}[.)．、](?!\d))")
 _REASON = re.compile(r"\s+[-–—]+\s+.*$|\s*[–—]+.*$|\s*[:：].*$|\s*(?:because|due to|given|as evidenced by)\b.*$|(?:，|,)\s*(?:因为|由于|考虑|支持).*$", re.I)
 _LIKELIHOOD = re.compile(r"\s*[(（\[](?:[^)）\]]*(?:likely|probable|possible|less|most|least|unlikely|可能|首先|其次)[^)）\]]*)[)）\]]\s*$", re.I)
-_HEADER = re.compile(r"^(?:differential(?: diagnos[ie]s)?|diagnos[ie]s|ddx|鉴别诊断|诊断)(?:\s*[:：]\s*|\s+|$)", re.I)
+_DIFFERENTIAL = r"(?:differential(?:\s+diagnos[ie]s)?|ddx)"
+# a header needs ':' or the end of its line ("Diagnosis is pneumonia" is no header), except "DDx include X"
+_HEADER = re.compile(
+    rf"^(?:{_DIFFERENTIAL}(?:\s+(?:of|for|in)\b[^:：\n]*)?(?:\s+(?:includes?|are))?\s*(?:[:：]\s*|$)"
+    rf"|{_DIFFERENTIAL}\s+(?:includes?|are)\s+|(?:diagnos[ie]s|鉴别诊断|诊断)\s*(?:[:：]\s*|$))",
+    re.I,
+)
 _LABEL = re.compile(
     r"^(?:(?:most|more|less|least)\s+likely|likely|alternatives?|differentials?|others?|consider|"
-    r"leading|top|working|first|second|third|最可能|最有可能|可能性较小|可能|其他|其它|其次|次要|首先考虑|考虑|鉴别|需排除|排除)"
+    r"leading|top|working|first|second|third|最可能|最有可能|可能性较小|可能|其他|其它|其次|次要|首先考虑|诊断考虑|考虑|初步|鉴别|需排除|排除)"
     r"(?:\s+(?:diagnos[ie]s|dx|choice))?(?:诊断)?\s*[:：]\s*(?=\S)",
     re.I,
 )
@@ -72,8 +79,8 @@ def parse_ddx(text: str | list[str], top_k: int = 10) -> list[str]:
             raw = [_MARKER.sub("", line, count=1) for line in marked]
         elif len(lines) == 1:
             raw = _split_line(lines[0])
-        else:
-            raw = lines
+        else:  # one item per line; "鉴别：肺结核、肺癌" lists several
+            raw = [part for line in lines for part in re.split(r"[;；、]", line)]
     elif isinstance(text, (list, tuple)):
         if not all(isinstance(item, str) for item in text):
             raise TypeError("a DDx list must hold strings")

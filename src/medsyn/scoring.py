@@ -4,9 +4,9 @@ FDx: an output whose answer cannot be extracted is a parse failure — wrong in
 ``fdx_accuracy`` and counted in ``parse_failures``. DDx: a case the judge cannot score is a
 judge failure — counted in ``judge_failures`` and left out of ``ddx_coverage`` and
 ``mean_best_score``, which are over the judged cases (``n_judged``); never scored 0. A case
-whose judge scored only some items (the lexical judge across languages) is judged when a
-scored item reaches the threshold (its unscored items are None in ``scores``), else it is a
-judge failure. An empty DDx list is judged "nothing close" (best score 0) and counted in
+whose top-``top_k`` list holds any item the judge cannot compare (the lexical judge across
+languages) is a judge failure whether or not another item reaches the threshold; the grades
+it could give are kept in ``scores`` for inspection (None for the others). An empty DDx list is judged "nothing close" (best score 0) and counted in
 ``empty_predictions``.
 """
 
@@ -84,7 +84,7 @@ def score_ddx(
         raise ValueError(f"threshold must be an integer 0..5, got {threshold!r}")
     scorer = get_judge(judge)
     best: list[int | None] = []
-    scores: list[list[int] | None] = []
+    scores: list[list[int | None] | None] = []
     lists: list[list[str]] = []
     empty = 0
     for i in range(n):
@@ -104,16 +104,13 @@ def score_ddx(
             best.append(0)
             continue
         try:
-            row_scores: list[int | None] = list(scorer.score(gold, items, language=language))
+            row_scores = list(scorer.score(gold, items, language=language))
         except JudgeError as error:
-            row_scores = error.partial or []
-        known = [s for s in row_scores if s is not None]
-        if not known or (len(known) < len(items) and max(known) < threshold):
-            scores.append(None)
+            scores.append(error.partial)  # for inspection only: judging on them would count hits and drop misses
             best.append(None)
             continue
         scores.append(row_scores)
-        best.append(max(known))
+        best.append(max(row_scores))
     judged = [b for b in best if b is not None]
     covered = [None if b is None else b >= threshold for b in best]
     return {

@@ -24,7 +24,8 @@ class JudgeError(RuntimeError):
     """A judge could not score a case (endpoint down, unparseable reply). Reported, never scored 0.
 
     ``partial`` holds the grades of the items the judge could score (None for the others) when it
-    scored some of them; a caller may use it only where a scored item alone settles the question.
+    scored some of them, for inspection only: the case is still not judged (a hit among them would
+    count where a miss could not).
     """
 
     def __init__(self, message: str, partial: list[int | None] | None = None) -> None:

@@ -15,8 +15,10 @@ code is reached only after dropping generic modifiers ("chronic", "induced"); 3 
 related (half the specific words shared, or a shorter term missing much of the
 specificity, or sibling codes in one ICD-10-CM category); 2 a shared specific word or the
 same ICD-10-CM block; 0 otherwise. Two terms naming different subtypes (a letter or number:
-hepatitis A / B, type 1 / 2; primary / secondary) grade at most 3; a Chinese term that differs
-only by a negating prefix (非, 无, 排除) gets no containment credit.
+hepatitis A / B, type 1 / 2; primary / secondary) grade at most 3 ("a" is the article except after a
+subtype head noun: hepatitis, type, ...); "X secondary to / due to Y" may also reach 4 through Y or
+"secondary X"; a Chinese term that differs only by a prefix 非 or 无 (a different disease:
+无菌性脑膜炎) grades 2, by 排除 / 已排除 (a denial) 0.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _BRACKETED = re.compile(r"\([^)]*\)|\[[^\]]*\]")
 _WORD = re.compile(r"[a-z0-9]+")
+_SECONDARY_TO = re.compile(r"\bsecondary[ \t]+to\b")
+_CAUSE = re.compile(r"(?P<effect>.*?)\b(?:secondary|due)\s+to\s+(?P<cause>\S.*)$", re.I | re.S)
+_ARTICLE = re.compile(r"(?P<before>\b(?P<head>[a-z0-9]+)[ \t]+)?\ba[ \t]+(?=[a-z])")
 _PLURAL = re.compile(r"\b([a-z0-9]{3,}[b-hj-np-rtv-z0-9])s\b")
 
 
@@ -50,10 +55,10 @@ def _lexicon() -> dict[str, Any]:
     zh_keys = sorted(lexicon["abbreviations_zh"], key=len, reverse=True)
     lexicon["abbr_zh_re"] = re.compile("|".join(map(re.escape, zh_keys)))
     lexicon["stop_en"] = frozenset(lexicon["stopwords_en"])
-    after = "|".join(map(re.escape, lexicon["article_after_en"]))
-    lexicon["article_en_re"] = re.compile(rf"(^|\b(?:{after})[ \t]+)a[ \t]+(?=[a-z])", re.M)
+    lexicon["subtype_heads_en_set"] = frozenset(lexicon["subtype_heads_en"])
     lexicon["qualifiers_en_set"] = frozenset(lexicon["qualifiers_en"])
     lexicon["generic_en_set"] = frozenset(lexicon["generic_en"])
+    lexicon["en_zh"] = {en: zh for zh, en in reversed(lexicon["zh_en"].items())}
     return lexicon
 
 
@@ -80,7 +85,8 @@ def _tokens_many(texts: list[str]) -> list[frozenset[str]]:
     for british, american in lexicon["spelling"]:
         text = text.replace(british, american)
     text = re.sub(r"['’]s\b|(?<=\w)\(s\)", "", text)
-    text = lexicon["article_en_re"].sub(r"\1", text)  # "of a rib": the article, not "hepatitis a"
+    text = _SECONDARY_TO.sub(" ", text)  # a cause, not the qualifier "secondary"
+    text = _ARTICLE.sub(lambda m: _article(m, lexicon["subtype_heads_en_set"]), text)
     text = re.sub(r"\bnon[ \t-]+(?=[a-z])", "non", text)
     text = _PLURAL.sub(r"\1", text)
     stop, synonyms = lexicon["stop_en"], lexicon["synonyms_en"]
@@ -91,6 +97,11 @@ def _tokens_many(texts: list[str]) -> list[frozenset[str]]:
             words = {synonyms.get(w, w) for w in words}
         result.append(frozenset(words - stop))
     return result
+
+
+def _article(m: re.Match[str], heads: frozenset[str]) -> str:
+    """``a`` dropped as the article ("likely a pneumonia"), kept after a subtype head ("hepatitis a virus")."""
+    return m[0] if m["head"] in heads else m["before"] or ""
 
 
 def _expand_zh(match: re.Match[str], table: dict[str, str]) -> str:
@@ -200,7 +211,12 @@ def grade_en(gold: str, candidate: str) -> int:
         return 5
     if _contradicts(g.tokens, c.tokens):
         return min(3, _grade_en_terms(g, c))
-    return _grade_en_terms(g, c)
+    grade = _grade_en_terms(g, c)
+    cause = _CAUSE.match(candidate)
+    if cause and grade < 4:  # "Bleeding secondary to hemophilia": hemophilia, and a secondary bleeding
+        parts = [cause["cause"], "secondary " + cause["effect"]]
+        grade = max(grade, min(4, max(grade_en(gold, part) for part in parts)))
+    return grade
 
 
 def _grade_en_terms(g: _Term, c: _Term) -> int:
@@ -248,7 +264,7 @@ def grade_zh(gold: str, candidate: str) -> int:
     if not g or not c:
         return 0
     for prefix, grade in _lexicon()["negations_zh"].items():
-        if g == prefix + c or c == prefix + g:  # 非霍奇金淋巴瘤 is not 霍奇金淋巴瘤; 无肺结核 denies it
+        if g == prefix + c or c == prefix + g:  # 非霍奇金淋巴瘤, 无痛性甲状腺炎: another disease; 排除肺结核 denies it
             return grade
     glossary = _lexicon()["zh_en"]
     if g in glossary and c in glossary and g != c:
@@ -269,6 +285,13 @@ def _to_english(text: str) -> str | None:
     return _lexicon()["zh_en"].get(normalize_zh(text))
 
 
+def _to_chinese(text: str) -> str | None:
+    """A Chinese rendering of an English term or abbreviation ("DKA") from the glossary, or None."""
+    lexicon = _lexicon()
+    term = lexicon["abbreviations_en"].get(text.strip(), text)
+    return lexicon["en_zh"].get(" ".join(term.casefold().split()))
+
+
 class LexicalJudge:
     """Offline deterministic judge (see the module docstring for its grades and limits)."""
 
@@ -279,7 +302,8 @@ class LexicalJudge:
 
         Raises JudgeError when a candidate is in another script than the gold and the glossary
         does not bridge them (the lexical judge cannot compare them); its ``partial`` holds the grades of
-        the candidates it could compare, None for the others.
+        the candidates it could compare, None for the others. An English term or abbreviation ("DKA")
+        in a Chinese list is bridged to Chinese when the glossary has its expansion.
         """
         gold_zh = bool(_CJK.search(gold))
         gold_en = _to_english(gold) if gold_zh else gold
@@ -290,7 +314,11 @@ class LexicalJudge:
                 scores.append(grade_zh(gold, candidate) if gold_zh else grade_en(gold, candidate))
                 continue
             cand_en = _to_english(candidate) if cand_zh else candidate
-            scores.append(None if gold_en is None or cand_en is None else grade_en(gold_en, cand_en))
+            if gold_en is not None and cand_en is not None:
+                scores.append(grade_en(gold_en, cand_en))
+                continue
+            cand_in_zh = _to_chinese(candidate) if gold_zh else None  # DKA in a Chinese list
+            scores.append(None if cand_in_zh is None else grade_zh(gold, cand_in_zh))
         missing = [c for c, s in zip(candidates, scores) if s is None]
         if missing:
             raise JudgeError(
@@ -298,4 +326,4 @@ class LexicalJudge:
                 "are in different languages and not in its glossary; use an LLM judge",
                 partial=scores if len(missing) < len(candidates) else None,
             )
-        return [s for s in scores if s is not None]  # all of them
+        return [s for s in scores if s is not None]  # every candidate was graded
