@@ -59,9 +59,9 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 """The medsyn package, shipped as ``medsyn/`` beside a Space's app.py: the Spaces import it, and it is not on PyPI."""
 SPACE_SKIP_DIRS = ("__pycache__",)
 SPACE_SKIP_SUFFIXES = (".pyc",)
-SPACE_IGNORE = ("pending/",)
-"""Never uploaded to a Space, whatever its .gitignore says: the leaderboard keeps submissions awaiting
-review in ``pending/`` beside its app.py (the default of ``MEDSYN_PENDING_DIR``)."""
+SPACE_IGNORE = ("pending/*",)
+"""Never uploaded to a Space: the leaderboard keeps submissions awaiting review in ``pending/`` beside
+its app.py (the default of ``MEDSYN_PENDING_DIR``)."""
 
 SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
 SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
@@ -317,8 +317,8 @@ def package_files(package: Path = PACKAGE_DIR) -> list[PlannedFile]:
 def plan_space(folder: str | Path, repo_id: str, private: bool | None = None) -> UploadPlan:
     """Check a Space folder (metric module or leaderboard) and plan its upload.
 
-    The plan holds every file of the folder but caches, dot-files, ``pending/`` and what the folder's
-    ``.gitignore`` lists, plus the medsyn package as ``medsyn/``. The Space mirrors the plan: remote
+    The plan holds every file of the folder but caches, dot-files and ``pending/`` (the leaderboard's
+    submissions awaiting review), plus the medsyn package as ``medsyn/``. The Space mirrors the plan: remote
     files that are not in it are deleted. ``private`` sets the visibility; None keeps an existing
     Space's, and a new Space is public. Raises CheckError when the README's front-matter breaks the
     Hub's rules (:func:`space_card_problems`) or the folder has its own ``medsyn/``.
@@ -331,7 +331,7 @@ def plan_space(folder: str | Path, repo_id: str, private: bool | None = None) ->
         raise CheckError(problems)
     paths = [p for p in sorted(folder.rglob("*")) if p.is_file() and not _skipped(p.relative_to(folder))]
     kept = filter_repo_objects(
-        paths, ignore_patterns=space_ignore_patterns(folder), key=lambda p: p.relative_to(folder).as_posix()
+        paths, ignore_patterns=list(SPACE_IGNORE), key=lambda p: p.relative_to(folder).as_posix()
     )
     return UploadPlan(
         repo_id=repo_id,
@@ -381,29 +381,6 @@ def space_card_problems(folder: str | Path) -> list[str]:
     if not (folder / app_file).is_file():
         problems.append(f"{folder}: app file {app_file!r} (front-matter app_file) is missing")
     return problems
-
-
-def space_ignore_patterns(folder: str | Path) -> list[str]:
-    """What a Space upload leaves out, as ``filter_repo_objects`` patterns: SPACE_IGNORE and the folder's .gitignore.
-
-    A .gitignore line without an inner ``/`` matches at any depth, one with it from the folder; a name
-    also matches a directory of that name. Raises CheckError on a negated (``!``) line, which cannot be
-    expressed as a pattern to leave out.
-    """
-    gitignore = Path(folder) / ".gitignore"
-    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.is_file() else []
-    patterns = list(SPACE_IGNORE)
-    for number, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("!"):
-            raise CheckError([f"{gitignore}: line {number}: negated pattern {line!r} is not supported by upload.py"])
-        anchored = "/" in line.rstrip("/") and not line.startswith("**/")
-        line = line.removeprefix("**/").lstrip("/")
-        names = [line] if line.endswith("/") else [line, f"{line}/"]  # a trailing / is a directory: its files
-        patterns += names if anchored else names + [f"*/{name}" for name in names]
-    return patterns
 
 
 def _skipped(rel: Path) -> bool:
