@@ -54,6 +54,7 @@ class FakeEndpoint:
         self.fail_from: int | None = None  # chat request number (1-based) from which all fail with 500
         self.logprobs = True
         self.reject_logprobs = False  # answer requests asking for logprobs with HTTP 400, as several APIs do
+        self.logprobs_cap: int | None = None  # answer more top_logprobs than this with vLLM's HTTP 400
         self.ignore_n = False
         self.delay = 0.0
         self.root = "/models/test-vlm"
@@ -76,6 +77,9 @@ class FakeEndpoint:
         if status is not None:
             headers = {"retry-after": "0"} if status == 429 else {}
             return status, {"error": {"message": f"injected {status}", "type": "test"}}, headers
+        if body.get("logprobs") and self.logprobs_cap is not None and body.get("top_logprobs", 0) > self.logprobs_cap:
+            message = f"Requested sample logprobs of {body['top_logprobs']}, which is greater than max allowed: {self.logprobs_cap}"
+            return 400, {"error": {"message": message, "type": "BadRequestError", "param": None, "code": 400}}, {}
         if body.get("logprobs") and self.reject_logprobs:
             error = {"message": "logprobs is not supported with this model", "type": "invalid_request_error",
                      "param": "logprobs", "code": None}
@@ -317,6 +321,17 @@ def test_a_failing_probe_stops_the_other_requests_and_suggests_logprobs_false(se
     assert "the first posterior request" in message and "the other 3 were not sent" in message
     assert "set logprobs=false" in message and "case en-0, condition full (fdx)" in message and "HTTP 400" in message
     assert len(state.chat) == 1
+
+
+def test_a_400_capping_logprobs_is_no_refusal(server, make_model) -> None:
+    """vLLM's --max-logprobs answers a larger top_logprobs with a 400: a limit, not a refusal, so no fallback."""
+    state, _ = server
+    state.logprobs_cap = 5
+    with pytest.raises(EndpointRequestError, match="set top_logprobs to its cap") as info:
+        make_model().loglikelihood([make_doc(f"en-{i}") for i in range(3)])
+    assert "greater than max allowed: 5" in str(info.value) and len(state.chat) == 1
+    [response] = make_model(top_logprobs=5).loglikelihood([make_doc("en-0")])
+    assert response.posterior_method != "samples"
 
 
 def test_sampling_when_disabled_and_server_ignores_n(server, make_model) -> None:

@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import random
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -214,9 +215,17 @@ def retry_delay(exc: BaseException, attempt: int, base: float) -> float:
     return min(base * 2**attempt * random.uniform(0.5, 1.0), MAX_RETRY_DELAY)
 
 
+_REFUSAL = re.compile(r"not supported|unsupported|does not support|not available|not allowed|disabled")
+_LIMIT = re.compile(r"greater than|max(?:imum)? allowed|must be|at most|exceed|<=|less than")
+
+
 def rejects_logprobs(exc: BaseException | None) -> bool:
-    """An HTTP 400 whose message is about log-probabilities ("logprobs is not supported with this model")."""
-    return isinstance(exc, openai.BadRequestError) and "logprob" in f"{exc.message} {exc.body}".lower()
+    """An HTTP 400 that refuses log-probabilities ("logprobs is not supported with this model"), not one
+    that only limits them ("Requested sample logprobs of 20, which is greater than max allowed: 5")."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    text = f"{exc.message} {exc.body}".lower()
+    return "logprob" in text and _REFUSAL.search(text) is not None and _LIMIT.search(text) is None
 
 
 def describe(exc: BaseException) -> str:
@@ -368,7 +377,7 @@ class EndpointModel(LightevalModel):
             raise EndpointRequestError(
                 f"the first {desc} request, which probes whether {self.base_url} returns log-probabilities, "
                 f"failed, so the other {len(jobs) - 1} were not sent (if the endpoint cannot return "
-                f"log-probabilities, set logprobs=false):\n  {errors[0]}"
+                f"log-probabilities, set logprobs=false; if it caps them, set top_logprobs to its cap):\n  {errors[0]}"
             ) from errors[0]
         if errors:
             lines = "\n".join(f"  {e}" for e in errors[:10]) + ("\n  ..." if len(errors) > 10 else "")
