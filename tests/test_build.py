@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -175,6 +176,29 @@ def test_a_folder_with_only_hidden_entries_is_used(fixture_raw: Path, tmp_path: 
     (out / ".gitattributes").write_text("*.parquet filter=lfs\n", encoding="utf-8")
     build_dataset(fixture_raw, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [".git", ".gitattributes", "README.md", "en", "manifest.json", "zh"]
+
+
+def test_a_rebuild_cut_short_can_be_run_again(fixture_raw: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out"
+    build_dataset(fixture_raw, out, progress=False)
+    import medsyn.build
+
+    real_replace, calls = os.replace, []
+
+    def failing_replace(src, dst):  # the install's second move into out/ fails (Ctrl-C, a full disk)
+        if Path(dst).parent == out:
+            calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(medsyn.build.os, "replace", failing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(fixture_raw, out, progress=False)
+    monkeypatch.setattr(medsyn.build.os, "replace", real_replace)
+    assert not (out / "manifest.json").exists()
+    build_dataset(fixture_raw, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "en", "manifest.json", "zh"]
 
 
 def test_an_empty_existing_folder_is_used(fixture_raw: Path, tmp_path: Path) -> None:

@@ -55,3 +55,14 @@ def test_one_cache_follows_the_raw_folder_contents(entry, raw_copy: Path, tmp_pa
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(InvalidDatasetError, match=r"en-0001: visual_evidence\[0\]\.type: unknown CE type 'xray'"):
         build()
+
+
+def test_hidden_files_do_not_change_the_cache_entry(raw_copy: Path) -> None:
+    from medsyn.builder import raw_digest
+
+    before = raw_digest(raw_copy)
+    (raw_copy / ".DS_Store").write_bytes(b"finder")
+    (raw_copy / "en-0001" / ".DS_Store").write_bytes(b"finder")
+    assert raw_digest(raw_copy) == before  # the builder never reads them
+    (raw_copy / "en-0001" / "notes.txt").write_text("seen", encoding="utf-8")
+    assert raw_digest(raw_copy) != before

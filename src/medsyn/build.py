@@ -36,6 +36,8 @@ SOURCES = "SOURCES.md"
 """Image provenance and licences: copied from the raw folder when it has one (MEDSYN-mini's rows point to it)."""
 BUILD_ENTRIES = (MANIFEST, CARD, SOURCES, *LANGUAGES)
 """Everything a build writes into its folder (a rebuild replaces these and keeps any other file)."""
+INSTALLING = ".medsyn-installing"
+"""Marks a build folder while a rebuild swaps its entries in (hidden: never uploaded)."""
 CARD_TEMPLATE = Path(__file__).parent / "data" / "dataset_card.md"
 MAX_SHARD_BYTES = 500 * 2**20
 
@@ -87,8 +89,8 @@ def dataset_revision(out_dir: str | Path) -> str:
 
 
 def _check_out_dir(out_dir: Path) -> None:
-    """Refuse a folder that is not an earlier build and holds anything but hidden entries (.git, .gitattributes)."""
-    if not out_dir.exists() or (out_dir / MANIFEST).is_file():
+    """Refuse a folder that is not an earlier build (or one cut short) and holds anything but hidden entries."""
+    if not out_dir.exists() or (out_dir / MANIFEST).is_file() or (out_dir / INSTALLING).is_file():
         return
     if any(not p.name.startswith(".") for p in out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not a MEDSYN build (no {MANIFEST}); refusing to replace it")
@@ -97,11 +99,13 @@ def _check_out_dir(out_dir: Path) -> None:
 def _install(staging: Path, out_dir: Path) -> None:
     """Move the staged build into ``out_dir``, replacing only the entries a build writes; others (.git, LICENSE) stay.
 
-    The old manifest goes first and the new one comes last, so a manifest only ever sits beside a whole build.
+    While entries are swapped the folder holds the INSTALLING marker and no manifest, so a manifest
+    only ever sits beside a whole build, and a rebuild cut short is still taken for a build.
     """
     if not out_dir.exists():
         os.replace(staging, out_dir)
         return
+    (out_dir / INSTALLING).touch()
     _remove(out_dir / MANIFEST)
     for name in BUILD_ENTRIES:
         if name != MANIFEST:
@@ -109,6 +113,7 @@ def _install(staging: Path, out_dir: Path) -> None:
             if (staging / name).exists():
                 os.replace(staging / name, out_dir / name)
     os.replace(staging / MANIFEST, out_dir / MANIFEST)
+    (out_dir / INSTALLING).unlink()
 
 
 def _remove(path: Path) -> None:

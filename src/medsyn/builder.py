@@ -43,10 +43,12 @@ class MedsynConfig(datasets.BuilderConfig):
 
 
 def raw_digest(root: str | Path) -> str:
-    """sha256 over the relative path and the bytes of every file under ``root``."""
+    """sha256 over the relative path and the bytes of every file under ``root`` but hidden ones (.git,
+    .DS_Store), which the builder never reads."""
     root = Path(root)
     digest = hashlib.sha256()
-    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+    files = (p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    for file in sorted(files):
         digest.update(file.relative_to(root).as_posix().encode() + b"\0")
         digest.update(hashlib.sha256(file.read_bytes()).digest())
     return digest.hexdigest()
