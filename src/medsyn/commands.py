@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--params-b", type=float, default=None, help="parameters in billions (transformers: counted)")
     p.add_argument("--max-samples", type=_positive, default=None, metavar="N",
                    help="a smoke run on the first N cases of each language, in every task; its results record "
-                        "the subset and never pass for a full run")  # fmt: skip
+                        "the subset, which the leaderboard refuses unless it is every case")  # fmt: skip
     p.set_defaults(func=_eval)
 
     p = commands.add_parser("tiny-model", help="build the tiny random vision-language model (offline) into OUT")
