@@ -88,6 +88,15 @@ def dataset_revision(out_dir: str | Path) -> str:
     return hashlib.sha256((Path(out_dir) / MANIFEST).read_bytes()).hexdigest()
 
 
+def manifest_cases(out_dir: str | Path) -> dict[str, list[str]]:
+    """The case ids of a built folder per language, in manifest (= dataset) order."""
+    manifest = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
+    cases: dict[str, list[str]] = {}
+    for case in manifest["cases"]:
+        cases.setdefault(case["language"], []).append(case["case_id"])
+    return cases
+
+
 def _check_out_dir(out_dir: Path) -> None:
     """Refuse a folder that is not an earlier build (or one cut short) and holds anything but hidden entries."""
     if not out_dir.exists() or (out_dir / MANIFEST).is_file() or (out_dir / INSTALLING).is_file():

@@ -122,17 +122,6 @@ def build_results(
     }
 
 
-def manifest_cases(dataset_dir: Path) -> dict[str, list[str]]:
-    """The case ids of a built dataset per language, in manifest (= dataset) order."""
-    from .build import MANIFEST
-
-    manifest = json.loads((Path(dataset_dir) / MANIFEST).read_text(encoding="utf-8"))
-    cases: dict[str, list[str]] = {}
-    for case in manifest["cases"]:
-        cases.setdefault(case["language"], []).append(case["case_id"])
-    return cases
-
-
 def dataset_info(
     dataset_dir: Path, name: str | None = None, *, languages: Iterable[str] = LANGUAGES, max_cases: int | None = None
 ) -> dict[str, Any]:
@@ -141,7 +130,7 @@ def dataset_info(
     ``languages`` are those evaluated and ``max_cases`` the ``--max-samples`` limit: a subset run
     records its subset, so it never passes for a full run of the revision (medsyn.results_schema).
     """
-    from .build import dataset_revision
+    from .build import dataset_revision, manifest_cases
 
     cases = manifest_cases(dataset_dir)
     n_cases = {lang: len(cases.get(lang, [])[:max_cases]) for lang in LANGUAGES if lang in set(languages)}

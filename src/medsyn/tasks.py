@@ -224,7 +224,7 @@ def task_table(dataset: str | Path | None = None, max_cases: int | None = None) 
     ``max_cases``: only the first N cases of each language (manifest order) in every task.
     """
     from .locations import es_index, resolve_dataset
-    from .results import manifest_cases
+    from .build import manifest_cases
 
     repo = resolve_dataset(dataset)
     index = es_index(repo)
