@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, HfApi, SpaceCard, constants, get_token
+from huggingface_hub import DatasetCard, HfApi, SpaceCard, SpaceCardData, constants, get_token
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import filter_repo_objects
 
@@ -324,7 +324,7 @@ def plan_space(folder: str | Path, repo_id: str, private: bool | None = None) ->
     Hub's rules (:func:`space_card_problems`) or the folder has its own ``medsyn/``.
     """
     folder = Path(folder)
-    problems = space_card_problems(folder)
+    card, problems = _space_card(folder)
     if (folder / "medsyn").exists():
         problems.append(f"{folder}: has its own medsyn/, which would shadow the package uploaded beside it")
     if problems:
@@ -340,7 +340,7 @@ def plan_space(folder: str | Path, repo_id: str, private: bool | None = None) ->
         files=[_planned(folder, path) for path in kept] + package_files(),
         private=private,
         private_if_new=False,
-        space_sdk=SpaceCard((folder / "README.md").read_text(encoding="utf-8")).data.sdk,
+        space_sdk=card.sdk,
         delete_patterns=["*"],
     )
 
@@ -352,14 +352,19 @@ def space_card_problems(folder: str | Path) -> list[str]:
     SPACE_COLORS; ``short_description``, when given, is text of at most MAX_SHORT_DESCRIPTION characters;
     the app file (``app_file``, default ``app.py``) exists.
     """
+    return _space_card(folder)[1]
+
+
+def _space_card(folder: str | Path) -> tuple[SpaceCardData | None, list[str]]:
+    """The Space README's front-matter (None when it cannot be read) and its problems (:func:`space_card_problems`)."""
     folder = Path(folder)
     readme = folder / "README.md"
     if not readme.is_file():
-        return [f"{folder}: no README.md with the Space's front-matter"]
+        return None, [f"{folder}: no README.md with the Space's front-matter"]
     try:
         data = SpaceCard(readme.read_text(encoding="utf-8")).data
     except Exception as err:  # yaml.YAMLError or ValueError from huggingface_hub's parser
-        return [f"{readme}: front-matter does not parse: {_first_line(err)}"]
+        return None, [f"{readme}: front-matter does not parse: {_first_line(err)}"]
     problems = []
     if not data.sdk:
         problems.append(f"{readme}: front-matter has no 'sdk'")
@@ -380,7 +385,7 @@ def space_card_problems(folder: str | Path) -> list[str]:
     app_file = data.app_file or "app.py"
     if not (folder / app_file).is_file():
         problems.append(f"{folder}: app file {app_file!r} (front-matter app_file) is missing")
-    return problems
+    return data, problems
 
 
 def _skipped(rel: Path) -> bool:
