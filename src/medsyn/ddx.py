@@ -20,8 +20,9 @@ _MARKER = re.compile(
     r"^\s*(?:\d{1,2}\s*[.)．、:：]|[(（]\d{1,2}[)）]|[-*•·●▪◦+]|#{1,6})\s*(?=\S)"
 )
 _CIRCLED = re.compile(r"[①-⑳]")
-_INLINE_NUMBER = re.compile(r"(?:^|(?<=[\s:：]))\d{1,2}[.)．、](?!\d)\s*")
-_INLINE_SPLIT = re.compile(r"(?<=\S)\s+(?=\d{1,2}[.)．、](?!\d))|(?<=[:：])\s*(?=\d{1,2}[.)．、](?!\d))")
+_NUMBER = r"\d{1,2}[.)．、](?!\d)"
+_INLINE_NUMBER = re.compile(rf"(?:^|(?<=[\s:：])){_NUMBER}\s*")
+_INLINE_SPLIT = re.compile(rf"(?<=\S)\s+(?={_NUMBER})|(?<=[:：])\s*(?={_NUMBER})")
 _REASON = re.compile(r"\s+[-–—]+\s+.*$|\s*[–—]+.*$|\s*[:：].*$|\s*(?:because|due to|given|as evidenced by)\b.*$|(?:，|,)\s*(?:因为|由于|考虑|支持).*$", re.I)
 _LIKELIHOOD = re.compile(r"\s*[(（\[](?:[^)）\]]*(?:likely|probable|possible|less|most|least|unlikely|可能|首先|其次)[^)）\]]*)[)）\]]\s*$", re.I)
 _DIFFERENTIAL = r"(?:differential(?:\s+diagnos[ie]s)?|ddx)"
