@@ -312,17 +312,22 @@ def save(report: dict[str, Any], out: Path) -> None:
 
 
 def profile_batch(backend: MedsynVLM, docs: list, out: Path) -> None:
-    """A torch.profiler table (top operators by device time, else host time) of one batch of ``docs``."""
+    """A torch.profiler table (top operators by device time, else host time) of one batch of ``docs``; the
+    backend's named regions (``medsyn.vision_tower``, ``medsyn.language_model``, ...) are rows of it."""
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    backend.features = type(backend.features)(backend.features.max_bytes)  # the images are encoded inside the profile
+    start = time.perf_counter()
     with profile(activities=activities, record_shapes=False) as prof:
         backend.loglikelihood(docs)
         if torch.cuda.is_available():
             torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
     sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(prof.key_averages().table(sort_by=sort, row_limit=45) + "\n")
+    table = prof.key_averages().table(sort_by=sort, row_limit=45)
+    out.write_text(f"{len(docs)} prompts, {seconds:.3f} s wall (profiled)\n{table}\n")
     print(f"wrote {out}")
 
 
@@ -482,11 +487,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.ablations:
         run_ours("ours_stock_vision_attention", MedsynVLM(VLMConfig(**ours_settings, packed_vision_attention=False), model=model, processor=processor))
         run_ours("ours_no_prefix_sharing", MedsynVLM(VLMConfig(**ours_settings, share_prefix=False), model=model, processor=processor))
-    if args.profile:
-        try:
-            profile_batch(MedsynVLM(VLMConfig(**ours_settings), model=model, processor=processor), work["es_sweep"][:ours_batch], args.profile)
-        except Exception as exc:  # the profiler's device tracing can be unavailable; the timings still count
-            report["profile_error"] = f"{type(exc).__name__}: {exc}"
+    if args.profile:  # one ES batch, and the FDx prompts of as many cases (FILE and FILE with "fdx" in its name)
+        profiled = MedsynVLM(VLMConfig(**ours_settings), model=model, processor=processor)
+        fdx_profile = args.profile.with_name(args.profile.name.replace("_es_", "_fdx_") if "_es_" in args.profile.name else f"fdx_{args.profile.name}")
+        for docs, path in ((work["es_sweep"][:ours_batch], args.profile), (work["fdx_full"][:ours_batch], fdx_profile)):
+            try:
+                profile_batch(profiled, docs, path)
+            except Exception as exc:  # the profiler's device tracing can be unavailable; the timings still count
+                report.setdefault("profile_error", []).append(f"{path.name}: {type(exc).__name__}: {exc}")
 
     save(report, out)
     print(json.dumps({k: report.get(k) for k in ("es_speedup_vs_lighteval", "fdx_speedup_vs_lighteval", "es_speedup_vs_vlmevalkit",

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 out="${OUT:-benchmarks/results}"
 bundle="${BUNDLE:-$PWD/.gpu}"
 mkdir -p "$out"
-export PYTHONPATH="$bundle/site:$bundle/stubs:$PWD/src" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=true
+export PYTHONPATH="$bundle/site:$bundle/stubs:$PWD/src" HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=true \
+  PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True PYTHONUNBUFFERED=1
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr ' ' '_')
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader > "$out/gpu.txt"
 "${PYTHON:-python3}" benchmarks/gpu_eval.py --arch "${ARCH:-qwen2_5_vl_7b}" --cases 8 --batch-size "${BATCH_SIZE:-16,32,64}" \

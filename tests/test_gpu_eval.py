@@ -27,7 +27,9 @@ def test_gpu_eval_runs_on_cpu_with_the_tiny_model(gpu_eval, tmp_path: Path) -> N
         report["paths"]["ours_no_prefix_sharing"]["es_sweep"][k] for k in ("lm_tokens_run", "lm_tokens_shared")
     )
     assert set(report["paths"]) == {"ours", "ours_no_prefix_sharing", "ours_stock_vision_attention", "lighteval_bs2", "vlmevalkit"}
-    assert "aten::" in (tmp_path / "profile.txt").read_text()
+    for profile in ("profile.txt", "fdx_profile.txt"):  # one ES batch, then the FDx prompts; the backend's regions named
+        table = (tmp_path / profile).read_text()
+        assert "aten::" in table and "medsyn.language_model" in table and "medsyn.vision_tower" in table
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from lighteval.models.abstract_model import LightevalModel, ModelConfig
 from lighteval.models.model_output import ModelResponse
 from lighteval.tasks.requests import Doc
 from PIL import Image
+from torch.profiler import record_function
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
@@ -332,7 +333,8 @@ class MedsynVLM(LightevalModel):
     def _encode_images(self, images: dict[str, Image.Image]) -> None:
         """Run the image processor and the vision tower once on ``images`` (by digest) and cache the features."""
         # device: torchvision-backed processors then resize and normalize on the GPU rather than the CPU
-        processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt", device=self.device)
+        with record_function("medsyn.image_processor"):  # named regions for torch.profiler tables
+            processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt", device=self.device)
         kwargs = {"pixel_values": processed["pixel_values"].to(self.device, self.model.dtype)}
         grids = processed.get("image_grid_thw")
         if grids is not None:
@@ -340,7 +342,8 @@ class MedsynVLM(LightevalModel):
         for name in ("vision_feature_layer", "vision_feature_select_strategy"):
             if _accepts(self.model.model.get_image_features, name):
                 kwargs[name] = getattr(self.model.config, name)
-        encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
+        with record_function("medsyn.vision_tower"):
+            encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
         grids = None if grids is None else grids.cpu()  # positions are computed on the host
         for i, (key, features) in enumerate(zip(images, encoded)):
             self.features.put(key, (features, None if grids is None else grids[i]))
@@ -507,7 +510,8 @@ class MedsynVLM(LightevalModel):
             kwargs["cache"] = past
         if features:
             kwargs["mm_encoder_outputs"] = _features_input(features)
-        out = self.model(**kwargs)
+        with record_function("medsyn.language_model"):
+            out = self.model(**kwargs)
         logits = out.logits[torch.arange(batch, device=self.device), torch.searchsorted(keep, last).to(self.device)]
         return logits, out.cache if keep_cache else None
 
