@@ -5,8 +5,8 @@
 (b) per-prompt generation as VLMEvalKit does it (batch 1, images interleaved);
 (c) MEDSYN's backend: the answer posterior from one forward pass, length-sorted batches, bf16 + SDPA,
     each distinct image encoded once and reused across the conditions of its case, the prompt prefix a
-    case's conditions share run once, Qwen2.5-VL's window attention batched (``--ablations`` times it
-    without the last two as well).
+    case's conditions share run once, Qwen2.5-VL's window attention batched and its vision MLP padded to an
+    aligned width (``--ablations`` times it without the last three as well).
 
 The model is a real-size architecture with random weights (``--arch qwen2_5_vl_7b``; nothing can be
 downloaded on the GPU machine and the speed does not depend on the weights) or the tiny Llava
@@ -18,7 +18,7 @@ MFU = necessary model FLOPs / (seconds x peak): the vision tower once per distin
 model over every prompt's tokens (2·params·tokens + causal attention), against the dense bf16 peak
 (989 TFLOP/s for H100 and H200). Prefix sharing skips some of those tokens, so MFU credits it; ``hfu``
 counts only the language-model tokens actually run (attention scaled by their share). The peers (a)
-and (b) run the stock vision tower (SDPA per window). It also checks that the fast path's posteriors
+and (b) run the stock vision tower (SDPA per window, the MLP unpadded). It also checks that the fast path's posteriors
 equal those of the plain one-prompt-at-a-time path (stock tower), in the run's dtype and in float32, and
 what batching alone moves in the run's dtype (the plain path a case per batch against itself one prompt at
 a time). ``--profile FILE`` writes a torch.profiler table of one ES batch of ours. A batch size that runs
@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from medsyn.backends.aligned_mlp import stock_vision_mlp
 from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
 from medsyn.prompts import IMAGE_MARK
 from medsyn.schema import es_conditions
@@ -72,11 +73,11 @@ QWEN_SIZES = {
         dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=3584, patch_size=14,
              spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[7, 15, 23, 31]),
     ),
-    "qwen2_5_vl_tiny": (
+    "qwen2_5_vl_tiny": (  # its vision MLP unaligned like the 7B's (60 and 3,420 units are not multiples of 8)
         dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
              max_position_embeddings=32768, vocab_size=4096, initializer_range=0.25,
              rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]}),
-        dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, patch_size=14,
+        dict(depth=2, hidden_size=32, intermediate_size=60, num_heads=2, out_hidden_size=64, patch_size=14,
              spatial_merge_size=2, temporal_patch_size=2, window_size=112, fullatt_block_indexes=[1]),
     ),
 }  # fmt: skip
@@ -215,10 +216,12 @@ def necessary_flops(model, docs: list, prompt_tokens: list[int], patches_per_ima
     return lm * lm_share + len(distinct) * 2 * _params(vision) * patches_per_image
 
 
-def stock_vision_attention(model) -> None:
-    """The vision tower as transformers runs it with SDPA (undoes the backend's packed window attention)."""
+def stock_vision_tower(model) -> None:
+    """The vision tower as transformers runs it with SDPA (undoes the backend's packed window attention and
+    aligned MLPs)."""
     if getattr(model.config, "vision_config", None) is not None:
         model.set_attn_implementation({"vision_config": "sdpa"})
+    stock_vision_mlp(model)
 
 
 # --- the three paths ----------------------------------------------------------------------
@@ -346,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vlmeval-cases", type=int, default=1, help="cases whose prompts path (b) runs (it is slow)")
     parser.add_argument("--check-cases", type=int, default=2, help="cases whose posteriors are checked against the plain path")
     parser.add_argument("--peers", default="lighteval,vlmevalkit", help="peer paths to time (comma-separated; '' for ours only)")
-    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / packed vision attention")
+    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / the vision tower's changes / its aligned MLP")
     parser.add_argument("--profile", type=Path, default=None, help="write a torch.profiler table of one ES batch of ours here")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -358,7 +361,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = dict(model_name=str(folder), device=args.device, dtype=dtype_name, use_response_cache=False)
     rows = synthetic_rows(args.cases, args.images, args.image_px, args.text_words)
     work = workloads(rows)
-    encoder = MedsynVLM(VLMConfig(**settings, packed_vision_attention=False), model=model, processor=processor)
+    stock = dict(packed_vision_attention=False, aligned_vision_mlp=False)
+    encoder = MedsynVLM(VLMConfig(**settings, **stock), model=model, processor=processor)
     tokens = {name: [int(encoder.encode([d])["attention_mask"].sum()) for d in docs] for name, docs in work.items()}
     grid = args.image_px // 14 if args.arch != "tiny" else 32 // 8
     patches = grid * grid
@@ -433,7 +437,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fast = posteriors[ours_batch]["es_sweep"]
     ours_settings = dict(settings, batch_size=ours_batch)
 
-    stock_vision_attention(model)  # the peers and the plain reference run the tower as transformers does
+    stock_vision_tower(model)  # the peers and the plain reference run the tower as transformers does
     peers = set(filter(None, args.peers.split(",")))
     # (a) lighteval's own vision path at each batch size; the best counts
     def run_lighteval(batch_size: int) -> None:
@@ -451,7 +455,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def plain_path(batch_size: int = 1, dtype: str = dtype_name) -> MedsynVLM:
         """The plain path: each prompt's images through the stock vision tower again, no prefix shared."""
-        config = VLMConfig(**dict(settings, dtype=dtype), batch_size=batch_size, reuse_image_features=False, packed_vision_attention=False)
+        config = VLMConfig(**dict(settings, dtype=dtype), batch_size=batch_size, reuse_image_features=False, **stock)
         return MedsynVLM(config, model=model, processor=processor)
 
     # posteriors of the plain path (one prompt at a time) on the same prompts
@@ -470,7 +474,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         model.float()
         fast32 = MedsynVLM(VLMConfig(**dict(ours_settings, dtype="float32")), model=model, processor=processor)
         fast_check = posteriors_of(fast32.loglikelihood(check))
-        stock_vision_attention(model)
+        stock_vision_tower(model)
         report["posterior_max_abs_diff_vs_plain_fp32"] = max_abs_diff(fast_check, posteriors_of(plain_path(dtype="float32").loglikelihood(check)))
         model.to(dtype)
     else:
@@ -485,7 +489,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # (c) without its parts, and a profile of it
     if args.ablations:
-        run_ours("ours_stock_vision_attention", MedsynVLM(VLMConfig(**ours_settings, packed_vision_attention=False), model=model, processor=processor))
+        run_ours("ours_stock_vision_tower", MedsynVLM(VLMConfig(**ours_settings, **stock), model=model, processor=processor))
+        run_ours("ours_unaligned_vision_mlp", MedsynVLM(VLMConfig(**ours_settings, aligned_vision_mlp=False), model=model, processor=processor))
+        stock_vision_tower(model)
         run_ours("ours_no_prefix_sharing", MedsynVLM(VLMConfig(**ours_settings, share_prefix=False), model=model, processor=processor))
     if args.profile:  # one ES batch, and the FDx prompts of as many cases (FILE and FILE with "fdx" in its name)
         profiled = MedsynVLM(VLMConfig(**ours_settings), model=model, processor=processor)

@@ -1,7 +1,7 @@
 """The fast path on a tiny random Qwen2.5-VL (3-axis rotary positions, windowed vision attention) on CPU.
 
-The posteriors of the fast path (packed vision attention, image features reused, the shared
-prefix of a case run once) must equal the plain path's: one prompt at a time, pixels through the
+The posteriors of the fast path (packed vision attention, the vision MLP padded to an aligned width,
+image features reused, the shared prefix of a case run once) must equal the plain path's: one prompt at a time, pixels through the
 stock vision tower.
 """
 
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from medsyn.backends.aligned_mlp import ALIGN, stock_vision_mlp, use_aligned_vision_mlp
 from medsyn.backends.packed_attention import PACKED_ATTENTION, use_packed_vision_attention
 from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
 from medsyn.tasks import make_doc
@@ -36,17 +37,18 @@ def _backend(qwen, **settings) -> MedsynVLM:
     return MedsynVLM(config, model=model, processor=processor)
 
 
+def _image_features(model, processor, images) -> torch.Tensor:
+    pixels = processor.image_processor(images=images, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"], return_dict=True)
+    return torch.cat(out.pooler_output)
+
+
 @pytest.mark.parametrize("uneven", [False, True])  # equal windows back to back (a view) / a gather per window size
 def test_packed_vision_attention_equals_the_stock_tower(qwen, docs, uneven: bool) -> None:
     _, model, processor = qwen
     images = list(docs[0].images) + ([docs[-2].images[3]] if uneven else [])  # the resized one
-    pixels = processor.image_processor(images=images, return_tensors="pt")
-
-    def features() -> torch.Tensor:
-        with torch.inference_mode():
-            out = model.model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"], return_dict=True)
-        return torch.cat(out.pooler_output)
-
+    features = lambda: _image_features(model, processor, images)  # noqa: E731
     model.set_attn_implementation({"vision_config": "sdpa"})
     stock = features()
     assert use_packed_vision_attention(model)
@@ -59,14 +61,37 @@ def test_packed_vision_attention_equals_the_stock_tower(qwen, docs, uneven: bool
     model.set_attn_implementation({"vision_config": "sdpa"})
 
 
+def test_aligned_vision_mlp_is_the_same_function_and_follows_the_weights_dtype(qwen, docs) -> None:
+    _, model, processor = qwen
+    stock_vision_mlp(model)
+    width = model.model.visual.blocks[0].mlp.gate_proj.out_features
+    assert width % ALIGN, "the tiny tower's MLP must be unaligned, like the 7B's 3,420 units"
+    stock = _image_features(model, processor, list(docs[0].images))
+    assert use_aligned_vision_mlp(model) == len(model.model.visual.blocks)
+    assert use_aligned_vision_mlp(model) == 0  # switched once
+    torch.testing.assert_close(_image_features(model, processor, list(docs[0].images)), stock, atol=1e-6, rtol=0)
+    padded = vars(model.model.visual.blocks[0].mlp)["forward"].weights[0]
+    assert padded.shape[0] == 2 * (width + (-width % ALIGN)) and not padded[width : width + (-width % ALIGN)].any()
+    model.to(torch.float64)  # the copies are made again in the weights' new dtype
+    try:
+        assert _image_features(model, processor, list(docs[0].images)).dtype == torch.float64
+    finally:
+        model.to(torch.float32)
+    stock_vision_mlp(model)
+    assert "forward" not in vars(model.model.visual.blocks[0].mlp)
+    torch.testing.assert_close(_image_features(model, processor, list(docs[0].images)), stock, atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("batch_size", [4, 32])  # a case split over batches; several cases in one batch
 def test_fast_path_posteriors_equal_the_plain_path(qwen, docs, batch_size: int) -> None:
     qwen[1].set_attn_implementation({"vision_config": "sdpa"})  # the stock tower (another test may have switched it)
-    plain = _backend(qwen, batch_size=1, reuse_image_features=False, packed_vision_attention=False)
+    stock_vision_mlp(qwen[1])
+    plain = _backend(qwen, batch_size=1, reuse_image_features=False, packed_vision_attention=False, aligned_vision_mlp=False)
     assert not plain.fast_path and not plain.share_prefix
     reference = [np.exp(r.logprobs) for r in plain.loglikelihood(docs)]
     fast = _backend(qwen, batch_size=batch_size)
     assert fast.share_prefix and qwen[1].config.vision_config._attn_implementation == PACKED_ATTENTION
+    assert "forward" in vars(qwen[1].model.visual.blocks[0].mlp)  # the aligned MLP
     posteriors = [np.exp(r.logprobs) for r in fast.loglikelihood(docs)]
     np.testing.assert_allclose(posteriors, reference, atol=1e-5)
     assert np.ptp(reference[:9], axis=0).max() > 0.05, "posteriors do not depend on the condition"

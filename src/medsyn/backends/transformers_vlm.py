@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from ..prompts import interleave
+from .aligned_mlp import use_aligned_vision_mlp
 from .batching import padding_aware_chunks
 from .cache import ResponseCache, image_digest, request_key, responses_dir
 from .packed_attention import use_packed_vision_attention
@@ -61,6 +62,8 @@ class VLMConfig(ModelConfig):
     """Run the text a case's prompts share once, and each prompt only from where it differs (posteriors)."""
     packed_vision_attention: bool = True
     """Window attention of Qwen2.5-VL's vision tower in one SDPA call per window size, not one per window."""
+    aligned_vision_mlp: bool = True
+    """Vision MLPs of an unaligned width (Qwen2.5-VL: 3,420) run zero-padded to a multiple of 8 (the same function)."""
     image_feature_cache_mb: int = 4096
 
     @classmethod
@@ -150,6 +153,8 @@ class MedsynVLM(LightevalModel):
         )
         if self.config.packed_vision_attention:
             use_packed_vision_attention(self.model)
+        if self.config.aligned_vision_mlp:
+            use_aligned_vision_mlp(self.model)
 
     # --- LightevalModel interface -------------------------------------------------
 
