@@ -349,8 +349,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vlmeval-cases", type=int, default=1, help="cases whose prompts path (b) runs (it is slow)")
     parser.add_argument("--check-cases", type=int, default=2, help="cases whose posteriors are checked against the plain path")
     parser.add_argument("--peers", default="lighteval,vlmevalkit", help="peer paths to time (comma-separated; '' for ours only)")
-    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / the vision tower's changes / its aligned MLP")
+    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / the vision tower's changes / its aligned MLP / the host plan")
     parser.add_argument("--profile", type=Path, default=None, help="write a torch.profiler table of one ES batch of ours here")
+    parser.add_argument("--max-fp32-diff", type=float, default=None,
+                        help="exit with an error where the fast path's float32 posteriors differ from the plain path's by more")
+    parser.add_argument("--backend-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="a VLMConfig setting for our path (repeatable), e.g. aligned_vision_mlp=false")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -359,9 +363,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="medsyn-gpu-eval-"))
     model, processor = build_model(args.arch, folder, args.device, dtype)
     settings = dict(model_name=str(folder), device=args.device, dtype=dtype_name, use_response_cache=False)
+    given = {arg.split("=")[0] for arg in args.backend_arg}
+    ours_args = VLMConfig.from_args(",".join(["model_name=x", *args.backend_arg])).model_dump(include=given)
     rows = synthetic_rows(args.cases, args.images, args.image_px, args.text_words)
     work = workloads(rows)
-    stock = dict(packed_vision_attention=False, aligned_vision_mlp=False)
+    stock = dict(packed_vision_attention=False, aligned_vision_mlp=False, vision_plan_on_host=False)
+
+    def ours(**changes) -> MedsynVLM:
+        """Our backend on the model in memory, with ``--backend-arg`` settings and then ``changes``."""
+        return MedsynVLM(VLMConfig(**{**settings, **ours_args, **changes}), model=model, processor=processor)
+
     encoder = MedsynVLM(VLMConfig(**settings, **stock), model=model, processor=processor)
     tokens = {name: [int(encoder.encode([d])["attention_mask"].sum()) for d in docs] for name, docs in work.items()}
     grid = args.image_px // 14 if args.arch != "tiny" else 32 // 8
@@ -426,7 +437,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     names = {size: "ours" if len(sizes) == 1 else f"ours_bs{size}" for size in sizes}
     posteriors = {}  # (c)
     for size in sizes:
-        backend = MedsynVLM(VLMConfig(**settings, batch_size=size), model=model, processor=processor)
+        backend = ours(batch_size=size)
         if (result := unless_out_of_memory(names[size], lambda: run_ours(names[size], backend))) is not None:
             posteriors[size] = result
     if not posteriors:
@@ -434,8 +445,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ours_batch = max(posteriors, key=lambda size: report["paths"][names[size]]["es_sweep"]["prompts_per_s"])
     report["paths"]["ours"] = report["paths"][names[ours_batch]]
     report["ours_batch_size"] = ours_batch
+    report["ours_backend_args"] = ours_args
     fast = posteriors[ours_batch]["es_sweep"]
-    ours_settings = dict(settings, batch_size=ours_batch)
 
     stock_vision_tower(model)  # the peers and the plain reference run the tower as transformers does
     peers = set(filter(None, args.peers.split(",")))
@@ -472,7 +483,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     # bf16 -> float32 -> bf16 is exact, so the timings after it run the same weights
     if dtype != torch.float32:
         model.float()
-        fast32 = MedsynVLM(VLMConfig(**dict(ours_settings, dtype="float32")), model=model, processor=processor)
+        fast32 = ours(batch_size=ours_batch, dtype="float32")
         fast_check = posteriors_of(fast32.loglikelihood(check))
         stock_vision_tower(model)
         report["posterior_max_abs_diff_vs_plain_fp32"] = max_abs_diff(fast_check, posteriors_of(plain_path(dtype="float32").loglikelihood(check)))
@@ -480,6 +491,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         report["posterior_max_abs_diff_vs_plain_fp32"] = report["posterior_max_abs_diff_vs_plain"]
     save(report, out)
+    if args.max_fp32_diff is not None and not report["posterior_max_abs_diff_vs_plain_fp32"] <= args.max_fp32_diff:
+        raise SystemExit(f"fast path's float32 posteriors differ from the plain path's by {report['posterior_max_abs_diff_vs_plain_fp32']:.3g}")
 
     # (b) VLMEvalKit-style per-prompt generation, on the first cases' prompts
     for name, docs in work.items() if "vlmevalkit" in peers else []:
@@ -489,12 +502,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # (c) without its parts, and a profile of it
     if args.ablations:
-        run_ours("ours_stock_vision_tower", MedsynVLM(VLMConfig(**ours_settings, **stock), model=model, processor=processor))
-        run_ours("ours_unaligned_vision_mlp", MedsynVLM(VLMConfig(**ours_settings, aligned_vision_mlp=False), model=model, processor=processor))
+        run_ours("ours_stock_vision_tower", ours(batch_size=ours_batch, **stock))
+        run_ours("ours_unaligned_vision_mlp", ours(batch_size=ours_batch, aligned_vision_mlp=False))
         stock_vision_tower(model)
-        run_ours("ours_no_prefix_sharing", MedsynVLM(VLMConfig(**ours_settings, share_prefix=False), model=model, processor=processor))
+        run_ours("ours_vision_plan_on_device", ours(batch_size=ours_batch, vision_plan_on_host=False))
+        run_ours("ours_no_prefix_sharing", ours(batch_size=ours_batch, share_prefix=False))
     if args.profile:  # one ES batch, and the FDx prompts of as many cases (FILE and FILE with "fdx" in its name)
-        profiled = MedsynVLM(VLMConfig(**ours_settings), model=model, processor=processor)
+        profiled = ours(batch_size=ours_batch)
         fdx_profile = args.profile.with_name(args.profile.name.replace("_es_", "_fdx_") if "_es_" in args.profile.name else f"fdx_{args.profile.name}")
         for docs, path in ((work["es_sweep"][:ours_batch], args.profile), (work["fdx_full"][:ours_batch], fdx_profile)):
             try:
