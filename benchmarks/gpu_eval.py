@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--vlmeval-cases", type=int, default=1, help="cases whose prompts path (b) runs (it is slow)")
     parser.add_argument("--check-cases", type=int, default=2, help="cases whose posteriors are checked against the plain path")
     parser.add_argument("--peers", default="lighteval,vlmevalkit", help="peer paths to time (comma-separated; '' for ours only)")
-    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / the vision tower's changes / its aligned MLP / the host plan")
+    parser.add_argument("--ablations", action="store_true", help="also time ours without prefix sharing / the vision tower's changes / its aligned MLP")
     parser.add_argument("--profile", type=Path, default=None, help="write a torch.profiler table of one ES batch of ours here")
     parser.add_argument("--max-fp32-diff", type=float, default=None,
                         help="exit with an error where the fast path's float32 posteriors differ from the plain path's by more")
@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ours_args = VLMConfig.from_args(",".join(["model_name=x", *args.backend_arg])).model_dump(include=given)
     rows = synthetic_rows(args.cases, args.images, args.image_px, args.text_words)
     work = workloads(rows)
-    stock = dict(packed_vision_attention=False, aligned_vision_mlp=False, vision_plan_on_host=False)
+    stock = dict(packed_vision_attention=False, aligned_vision_mlp=False)
 
     def ours(**changes) -> MedsynVLM:
         """Our backend on the model in memory, with ``--backend-arg`` settings and then ``changes``."""
@@ -505,7 +505,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         run_ours("ours_stock_vision_tower", ours(batch_size=ours_batch, **stock))
         run_ours("ours_unaligned_vision_mlp", ours(batch_size=ours_batch, aligned_vision_mlp=False))
         stock_vision_tower(model)
-        run_ours("ours_vision_plan_on_device", ours(batch_size=ours_batch, vision_plan_on_host=False))
         run_ours("ours_no_prefix_sharing", ours(batch_size=ours_batch, share_prefix=False))
     if args.profile:  # one ES batch, and the FDx prompts of as many cases (FILE and FILE with "fdx" in its name)
         profiled = ours(batch_size=ours_batch)

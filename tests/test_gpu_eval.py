@@ -26,7 +26,7 @@ def test_gpu_eval_runs_on_cpu_with_the_tiny_model(gpu_eval, tmp_path: Path) -> N
     assert es["lm_tokens_shared"] > 0 and es["lm_tokens_run"] + es["lm_tokens_shared"] == sum(
         report["paths"]["ours_no_prefix_sharing"]["es_sweep"][k] for k in ("lm_tokens_run", "lm_tokens_shared")
     )
-    assert set(report["paths"]) == {"ours", "ours_no_prefix_sharing", "ours_stock_vision_tower", "ours_unaligned_vision_mlp", "ours_vision_plan_on_device", "lighteval_bs2", "vlmevalkit"}
+    assert set(report["paths"]) == {"ours", "ours_no_prefix_sharing", "ours_stock_vision_tower", "ours_unaligned_vision_mlp", "lighteval_bs2", "vlmevalkit"}
     for profile in ("profile.txt", "fdx_profile.txt"):  # one ES batch, then the FDx prompts; the backend's regions named
         table = (tmp_path / profile).read_text()
         assert "aten::" in table and "medsyn.language_model" in table and "medsyn.vision_tower" in table

@@ -14,7 +14,6 @@ import torch
 from medsyn.backends.aligned_mlp import ALIGN, stock_vision_mlp, use_aligned_vision_mlp
 from medsyn.backends.packed_attention import PACKED_ATTENTION, use_packed_vision_attention
 from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
-from medsyn.backends.vision_plan import vision_plan
 from medsyn.tasks import make_doc
 
 
@@ -81,31 +80,6 @@ def test_aligned_vision_mlp_is_the_same_function_and_follows_the_weights_dtype(q
     stock_vision_mlp(model)
     assert "forward" not in vars(model.model.visual.blocks[0].mlp)
     torch.testing.assert_close(_image_features(model, processor, list(docs[0].images)), stock, atol=0, rtol=0)
-
-
-@pytest.mark.parametrize("attention", [PACKED_ATTENTION, "sdpa"])
-def test_vision_plan_made_on_the_host_is_what_the_tower_computes(qwen, docs, attention: str) -> None:
-    _, model, processor = qwen
-    images = list(docs[0].images) + [docs[-2].images[3]]  # uneven windows too
-    pixels = processor.image_processor(images=images, return_tensors="pt")
-    use_packed_vision_attention(model)  # registers the packed function under its name
-    model.set_attn_implementation({"vision_config": attention})
-    try:
-        plan = vision_plan(model, pixels["image_grid_thw"], torch.device("cpu"))
-        assert set(plan) == {f"image_{k}" for k in ("position_ids", "cu_seqlens", "max_seqlen", "window_index", "cu_window_seqlens", "max_window_seqlen")}
-
-        def features(**extra) -> torch.Tensor:
-            with torch.inference_mode():
-                out = model.model.get_image_features(pixels["pixel_values"], pixels["image_grid_thw"], return_dict=True, **extra)
-            return torch.cat(out.pooler_output)
-
-        torch.testing.assert_close(features(**plan), features(), atol=0, rtol=0)
-        wrong = dict(plan, image_position_ids=torch.zeros_like(plan["image_position_ids"]))
-        assert not torch.equal(features(**wrong), features()), "the tower ignored the plan"
-        model.set_attn_implementation({"vision_config": "eager"})
-        assert vision_plan(model, pixels["image_grid_thw"], torch.device("cpu"))  # eager reads the boundaries on the host too
-    finally:
-        model.set_attn_implementation({"vision_config": "sdpa"})
 
 
 @pytest.mark.parametrize("batch_size", [4, 32])  # a case split over batches; several cases in one batch

@@ -73,9 +73,8 @@ def _segments_by_length(cu_seqlens: torch.Tensor, device: torch.device) -> list[
     """[(length, (n, length) token indices on ``device``)] for the segments of each distinct length; the
     indices are None when all segments have one length and follow each other (the usual case).
 
-    A vision forward passes the same two boundaries tensors (windows, whole images) to every layer, so
-    they are read once per forward, not once per layer; boundaries on the GPU cost a host sync each time,
-    on the host (:mod:`.vision_plan`) none.
+    A vision forward passes the same two boundaries tensors (windows, whole images) to every layer,
+    so the host sync of reading them happens twice per forward, not once per layer.
     """
     plan = _PLANS.get(id(cu_seqlens))
     if plan is not None and plan[0] is cu_seqlens:

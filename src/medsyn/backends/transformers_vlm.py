@@ -36,7 +36,6 @@ from .batching import padding_aware_chunks
 from .cache import ResponseCache, image_digest, request_key, responses_dir
 from .packed_attention import use_packed_vision_attention
 from .prefix_sharing import identity_sequence, plan_prefix_sharing
-from .vision_plan import vision_plan
 
 SHARED_PREFIX_MODELS = ("llava", "qwen2_5_vl")
 """Model types whose prefix sharing is tested equal to the plain path (positions and masks they need are known)."""
@@ -65,8 +64,6 @@ class VLMConfig(ModelConfig):
     """Window attention of Qwen2.5-VL's vision tower in one SDPA call per window size, not one per window."""
     aligned_vision_mlp: bool = True
     """Vision MLPs of an unaligned width (Qwen2.5-VL: 3,420) run zero-padded to a multiple of 8 (the same function)."""
-    vision_plan_on_host: bool = True
-    """Qwen2.5-VL's vision index tensors made on the host, so the tower runs while the host prepares the batch."""
     image_feature_cache_mb: int = 4096
 
     @classmethod
@@ -346,10 +343,8 @@ class MedsynVLM(LightevalModel):
         kwargs = {"pixel_values": processed["pixel_values"].to(self.device, self.model.dtype)}
         grids = processed.get("image_grid_thw")
         if grids is not None:
-            grids = grids.cpu()  # before the tower is queued, so reading it waits for the image processor only
-            plan = vision_plan(self.model, grids, self.device) if self.config.vision_plan_on_host else {}
-            kwargs["image_grid_thw"] = grids if plan else grids.to(self.device)
-            kwargs.update(plan)
+            grids = grids.cpu()  # positions are computed on the host
+            kwargs["image_grid_thw"] = grids.to(self.device)
         for name in ("vision_feature_layer", "vision_feature_select_strategy"):
             if _accepts(self.model.model.get_image_features, name):
                 kwargs[name] = getattr(self.model.config, name)
