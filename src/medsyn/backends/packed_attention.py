@@ -46,7 +46,7 @@ def packed_attention(
     if query.shape[0] != 1:
         raise ValueError(f"packed_attention expects one packed sequence, got a batch of {query.shape[0]}")
     heads, tokens, dim = query.shape[1], query.shape[2], query.shape[3]
-    groups = _segments_by_length(cu_seq_lens_q, query.device)
+    groups = _segments_by_length(cu_seq_lens_q)
     out = torch.empty(tokens, heads, dim, dtype=query.dtype, device=query.device)
     for length, index in groups:
         # (heads, n, length, dim) -> (n, heads, length, dim): n independent segments in one call
@@ -69,9 +69,9 @@ def packed_attention(
 _PLANS: dict[int, tuple[torch.Tensor, list]] = {}  # by id of the boundaries tensor (kept alive here, so ids stay unique)
 
 
-def _segments_by_length(cu_seqlens: torch.Tensor, device: torch.device) -> list[tuple[int, torch.Tensor | None]]:
-    """[(length, (n, length) token indices on ``device``)] for the segments of each distinct length; the
-    indices are None when all segments have one length and follow each other (the usual case).
+def _segments_by_length(cu_seqlens: torch.Tensor) -> list[tuple[int, torch.Tensor | None]]:
+    """[(length, (n, length) token indices)] for the segments of each distinct length; the indices are
+    None when all segments have one length and follow each other (the usual case).
 
     A vision forward passes the same two boundaries tensors (windows, whole images) to every layer,
     so the host sync of reading them happens twice per forward, not once per layer.
@@ -89,8 +89,8 @@ def _segments_by_length(cu_seqlens: torch.Tensor, device: torch.device) -> list[
         if len(by_length) == 1 and starts == list(range(bounds[0], bounds[-1], length)) and bounds[0] == 0:
             groups.append((length, None))
             continue
-        first = torch.tensor(starts, device=device)
-        groups.append((length, first[:, None] + torch.arange(length, device=device)))
+        first = torch.tensor(starts, device=cu_seqlens.device)
+        groups.append((length, first[:, None] + torch.arange(length, device=cu_seqlens.device)))
     if len(_PLANS) >= 8:
         _PLANS.clear()
     _PLANS[id(cu_seqlens)] = (cu_seqlens, groups)
