@@ -132,8 +132,8 @@ def dataset_info(
     """
     from .build import dataset_revision, manifest_cases
 
-    cases = manifest_cases(dataset_dir)
-    n_cases = {lang: len(cases.get(lang, [])[:max_cases]) for lang in LANGUAGES if lang in set(languages)}
+    cases, evaluated = manifest_cases(dataset_dir), set(languages)
+    n_cases = {lang: len(cases.get(lang, [])[:max_cases]) for lang in LANGUAGES if lang in evaluated}
     return {
         "name": name or dataset_dir.name,
         "revision": dataset_revision(dataset_dir),
