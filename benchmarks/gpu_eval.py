@@ -369,11 +369,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     work = workloads(rows)
     stock = dict(packed_vision_attention=False, aligned_vision_mlp=False)
 
-    def ours(**changes) -> MedsynVLM:
-        """Our backend on the model in memory, with ``--backend-arg`` settings and then ``changes``."""
-        return MedsynVLM(VLMConfig(**{**settings, **ours_args, **changes}), model=model, processor=processor)
+    def make_backend(**changes) -> MedsynVLM:
+        """The MEDSYN backend on the model in memory, with ``changes`` to the run's settings."""
+        return MedsynVLM(VLMConfig(**{**settings, **changes}), model=model, processor=processor)
 
-    encoder = MedsynVLM(VLMConfig(**settings, **stock), model=model, processor=processor)
+    def ours(**changes) -> MedsynVLM:
+        """Our path: the ``--backend-arg`` settings, then ``changes``."""
+        return make_backend(**{**ours_args, **changes})
+
+    encoder = make_backend(**stock)
     tokens = {name: [int(encoder.encode([d])["attention_mask"].sum()) for d in docs] for name, docs in work.items()}
     grid = args.image_px // 14 if args.arch != "tiny" else 32 // 8
     patches = grid * grid
@@ -469,8 +473,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     def plain_path(batch_size: int = 1, dtype: str = dtype_name) -> MedsynVLM:
         """The plain path: each prompt's images through the stock vision tower again, no prefix shared."""
-        config = VLMConfig(**dict(settings, dtype=dtype), batch_size=batch_size, reuse_image_features=False, **stock)
-        return MedsynVLM(config, model=model, processor=processor)
+        return make_backend(dtype=dtype, batch_size=batch_size, reuse_image_features=False, **stock)
 
     # posteriors of the plain path (one prompt at a time) on the same prompts
     check = work["es_sweep"][: args.check_cases * (1 + 2 * len(CE_TYPES))]
