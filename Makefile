@@ -1,41 +1,83 @@
 # The README's two commands: `make demo` (set up, then run the main job) and `make test` (set up, then the tests).
+# Both install the exact versions of requirements/lock.txt; `make test-latest` checks the newest releases the
+# ranges of pyproject.toml admit, and `make lock` refreshes the lock (README, "Versions").
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-TORCH_CPU := torch==2.13.0+cpu
+LOCK := requirements/lock.txt
+TORCH_CPU := torch==2.13.0
+TORCH_GPU := torch>=2.11,<=2.14.1
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+PIP_FLAGS := --progress-bar on --disable-pip-version-check
+# the tests that lean on transformers, lighteval, datasets and evaluate internals (run by test-latest)
+LATEST_TESTS := tests/test_qwen_fast_path.py tests/test_transformers_backend.py tests/test_prefix_sharing.py \
+	tests/test_eval_command.py tests/test_metric_module.py tests/test_doctests.py tests/test_dataset_builder.py tests/test_build.py \
+	tests/test_endpoint_backend.py tests/test_response_cache.py tests/test_demo.py tests/test_gpu_eval.py
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 
-.PHONY: demo test setup setup-dev system-deps
+.PHONY: demo test test-latest lock setup setup-dev system-deps
 
 demo: setup
+	@echo "==> [3/3] medsyn demo --out results/demo"
 	$(BIN)/medsyn demo --out results/demo
 
 test: setup-dev system-deps
+	@echo "==> running the test suite (offline)"
 	$(BIN)/python -m pytest -q
 
 # torch first: without a GPU take the CPU wheel, because a bare `torch` requirement pulls a multi-GB CUDA build.
+define install_torch
+	@echo "==> [1/3] $(1): virtual environment and torch"
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25"
+	if command -v nvidia-smi >/dev/null 2>&1; then $(1)/bin/pip install $(PIP_FLAGS) "$(TORCH_GPU)"; \
+	else $(1)/bin/pip install $(PIP_FLAGS) "$(TORCH_CPU)" || $(1)/bin/pip install $(PIP_FLAGS) "$(TORCH_CPU)" --index-url $(TORCH_CPU_INDEX); fi
+endef
+
 $(BIN)/.torch:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	if command -v nvidia-smi >/dev/null 2>&1; then $(BIN)/pip install -q "torch>=2.11,<=2.14.1"; \
-	else $(BIN)/pip install -q "$(TORCH_CPU)" || $(BIN)/pip install -q "$(TORCH_CPU)" --index-url $(TORCH_CPU_INDEX); fi
+	$(call install_torch,$(VENV))
 	touch $@
 
-$(BIN)/.medsyn: $(BIN)/.torch pyproject.toml
-	$(BIN)/pip install -q -e .
+$(BIN)/.medsyn: $(BIN)/.torch pyproject.toml $(LOCK)
+	@echo "==> [2/3] medsyn and its dependencies, as locked in $(LOCK)"
+	$(BIN)/pip install $(PIP_FLAGS) -c $(LOCK) -e .
 	touch $@
 
-$(BIN)/.medsyn-dev: $(BIN)/.torch pyproject.toml
-	$(BIN)/pip install -q -e ".[dev]"
+$(BIN)/.medsyn-dev: $(BIN)/.torch pyproject.toml $(LOCK)
+	@echo "==> [2/3] medsyn with the dev extra, as locked in $(LOCK)"
+	$(BIN)/pip install $(PIP_FLAGS) -c $(LOCK) -e ".[dev]"
 	touch $@ $(BIN)/.medsyn
 
 setup: $(BIN)/.medsyn
 setup-dev: $(BIN)/.medsyn-dev
 
-# Debian's chromium for the leaderboard's browser test (never a browser downloaded by a test tool).
+# Debian's chromium for the leaderboard's browser test (never a browser downloaded by a test tool), and a CJK font
+# for MEDSYN-mini's Chinese laboratory tables (test_sample regenerates them byte for byte).
+SYSTEM_PACKAGES := chromium chromium-driver fonts-wqy-zenhei
 system-deps:
-	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi; }
+	@echo "==> system packages: $(SYSTEM_PACKAGES)"
+	@{ command -v chromium && command -v chromedriver && test -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc; } >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
+
+# The newest releases the ranges of pyproject.toml admit, in a separate environment, ignoring the lock.
+test-latest: system-deps
+	rm -rf .venv-latest
+	$(call install_torch,.venv-latest)
+	@echo "==> [2/3] medsyn with the dev extra, newest releases (no lock)"
+	.venv-latest/bin/pip install $(PIP_FLAGS) --upgrade --upgrade-strategy eager -e ".[dev]"
+	.venv-latest/bin/pip list --format=freeze | grep -iE '^(transformers|lighteval|datasets|evaluate|huggingface.hub|accelerate|tokenizers|torch)=='
+	@echo "==> [3/3] the tests that touch library internals"
+	.venv-latest/bin/python -m pytest -q $(LATEST_TESTS)
+
+# Re-resolve every dependency at its newest admitted release and write the lock (torch is installed apart).
+lock:
+	rm -rf .venv-lock
+	$(call install_torch,.venv-lock)
+	.venv-lock/bin/pip install $(PIP_FLAGS) -e ".[dev,sample]"
+	@mkdir -p $(dir $(LOCK))
+	{ echo "# Exact versions tested together (make test, make demo). Refresh: make lock, then make test and make test-latest."; \
+	  echo "# torch is installed first and apart (Makefile: TORCH_CPU / TORCH_GPU), so it is not listed."; \
+	  .venv-lock/bin/pip list --format=freeze --exclude-editable | grep -viE '^(torch|pip|setuptools|wheel)==' ; } > $(LOCK)
+	@echo "wrote $(LOCK)"

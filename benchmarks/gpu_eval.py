@@ -43,6 +43,7 @@ import torch
 from PIL import Image
 
 from medsyn.backends.aligned_mlp import stock_vision_mlp
+from medsyn.backends.packed_attention import stock_vision_attention
 from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
 from medsyn.prompts import IMAGE_MARK
 from medsyn.schema import es_conditions
@@ -217,10 +218,8 @@ def necessary_flops(model, docs: list, prompt_tokens: list[int], patches_per_ima
 
 
 def stock_vision_tower(model) -> None:
-    """The vision tower as transformers runs it with SDPA (undoes the backend's packed window attention and
-    aligned MLPs)."""
-    if getattr(model.config, "vision_config", None) is not None:
-        model.set_attn_implementation({"vision_config": "sdpa"})
+    """The vision tower as transformers runs it (undoes the backend's packed window attention and aligned MLPs)."""
+    stock_vision_attention(model)
     stock_vision_mlp(model)
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from medsyn.backends.aligned_mlp import ALIGN, stock_vision_mlp, use_aligned_vision_mlp
-from medsyn.backends.packed_attention import PACKED_ATTENTION, use_packed_vision_attention
+from medsyn.backends.packed_attention import _PackedForward, packed_support, stock_vision_attention, use_packed_vision_attention
 from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
 from medsyn.tasks import make_doc
 
@@ -49,16 +49,50 @@ def test_packed_vision_attention_equals_the_stock_tower(qwen, docs, uneven: bool
     _, model, processor = qwen
     images = list(docs[0].images) + ([docs[-2].images[3]] if uneven else [])  # the resized one
     features = lambda: _image_features(model, processor, images)  # noqa: E731
-    model.set_attn_implementation({"vision_config": "sdpa"})
+    stock_vision_attention(model)
     stock = features()
     assert use_packed_vision_attention(model)
-    assert model.config.vision_config._attn_implementation == PACKED_ATTENTION
-    assert model.config.text_config._attn_implementation == "sdpa"
+    assert _packed(model)
+    assert model.config.vision_config._attn_implementation == "sdpa" == model.config.text_config._attn_implementation
     torch.testing.assert_close(features(), stock, atol=1e-6, rtol=0)
+    stock_vision_attention(model)
     model.set_attn_implementation({"vision_config": "eager"})
     assert not use_packed_vision_attention(model)  # an implementation chosen on purpose is kept
-    assert model.config.vision_config._attn_implementation == "eager"
+    assert model.config.vision_config._attn_implementation == "eager" and not _packed(model)
     model.set_attn_implementation({"vision_config": "sdpa"})
+
+
+def _packed(model) -> bool:
+    return all(isinstance(vars(block.attn).get("forward"), _PackedForward) for block in model.model.visual.blocks)
+
+
+def test_the_capability_probe_accepts_the_installed_transformers(qwen) -> None:
+    """The probe's checks (module layout, forward signature, rotary helper, a one-layer self-check) hold for the
+    installed transformers; if a release changes the layout, this fails here, and the backend falls back loudly."""
+    _, model, _ = qwen
+    stock_vision_attention(model)
+    assert packed_support(model) is None
+
+
+def test_no_attention_function_is_registered_under_a_flash_name(qwen) -> None:
+    """transformers >= 5.25 takes any implementation named "*flash*" for flash-attn and fails without it; the
+    backend registers no attention function at all, so no name can be misread."""
+    from transformers import AttentionInterface
+
+    before = set(AttentionInterface._global_mapping)
+    _backend(qwen, batch_size=2)
+    assert set(AttentionInterface._global_mapping) == before
+    assert not any("flash" in str(impl) for impl in (qwen[1].config._attn_implementation, qwen[1].config.vision_config._attn_implementation))
+
+
+def test_a_tower_whose_layout_changed_stays_stock_with_one_log_line(qwen, monkeypatch, caplog) -> None:
+    _, model, _ = qwen
+    stock_vision_attention(model)
+    monkeypatch.delattr(type(model.model.visual.blocks[0].attn), "forward")  # as if a release renamed it
+    with caplog.at_level("WARNING", logger="medsyn.backends.packed_attention"):
+        assert not use_packed_vision_attention(model)
+    assert not _packed(model)
+    assert [r.getMessage() for r in caplog.records if "packed vision attention off" in r.getMessage()], caplog.text
 
 
 def test_aligned_vision_mlp_is_the_same_function_and_follows_the_weights_dtype(qwen, docs) -> None:
@@ -84,13 +118,13 @@ def test_aligned_vision_mlp_is_the_same_function_and_follows_the_weights_dtype(q
 
 @pytest.mark.parametrize("batch_size", [4, 32])  # a case split over batches; several cases in one batch
 def test_fast_path_posteriors_equal_the_plain_path(qwen, docs, batch_size: int) -> None:
-    qwen[1].set_attn_implementation({"vision_config": "sdpa"})  # the stock tower (another test may have switched it)
+    stock_vision_attention(qwen[1])  # the stock tower (another test may have switched it)
     stock_vision_mlp(qwen[1])
     plain = _backend(qwen, batch_size=1, reuse_image_features=False, packed_vision_attention=False, aligned_vision_mlp=False)
     assert not plain.fast_path and not plain.share_prefix
     reference = [np.exp(r.logprobs) for r in plain.loglikelihood(docs)]
     fast = _backend(qwen, batch_size=batch_size)
-    assert fast.share_prefix and qwen[1].config.vision_config._attn_implementation == PACKED_ATTENTION
+    assert fast.share_prefix and _packed(qwen[1])
     assert "forward" in vars(qwen[1].model.visual.blocks[0].mlp)  # the aligned MLP
     posteriors = [np.exp(r.logprobs) for r in fast.loglikelihood(docs)]
     np.testing.assert_allclose(posteriors, reference, atol=1e-5)
