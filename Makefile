@@ -79,5 +79,5 @@ lock:
 	@mkdir -p $(dir $(LOCK))
 	{ echo "# Exact versions tested together (make test, make demo). Refresh: make lock, then make test and make test-latest."; \
 	  echo "# torch is installed first and apart (Makefile: TORCH_CPU / TORCH_GPU), so it is not listed."; \
-	  .venv-lock/bin/pip list --format=freeze --exclude-editable | grep -viE '^(torch|pip|setuptools|wheel)==' ; } > $(LOCK)
+	  .venv-lock/bin/pip list --format=freeze --exclude-editable | grep -viE '^(torch|pip)==' ; } > $(LOCK)
 	@echo "wrote $(LOCK)"

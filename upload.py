@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run upload.py; return the exit status (0 ok, 1 check or Hub failure)."""
     args = _parser().parse_args(argv)
-    from medsyn.hub import CheckError, HubError, describe, plan_dataset, plan_space, preflight, upload  # slow imports
+    from medsyn.publish.hub import CheckError, HubError, describe, plan_dataset, plan_space, preflight, upload  # slow imports
 
     try:
         if not args.dry_run:

@@ -4,7 +4,7 @@ Generates N synthetic valid cases (8 PNG images each, ~25-35 KB of noise and
 gradients, generated before any timing), then for each N runs, each in a fresh
 Python process so that peak RSS belongs to that run alone:
 
-* the build: ``medsyn.build.build_dataset(raw, out)`` timed in the child around
+* the build: ``medsyn.data.build.build_dataset(raw, out)`` timed in the child around
   the call (interpreter start-up and imports are reported apart);
 * the peer baseline: ``shutil.copytree(raw, dst)``, the same bytes copied file by
   file, timed the same way in its own child;
@@ -111,7 +111,7 @@ def child(task: str, src: str, dst: str) -> None:
     """Run one timed task in this (fresh) process and print its figures as JSON."""
     t0 = time.perf_counter()
     if task == "build":
-        from medsyn.build import build_dataset
+        from medsyn.data.build import build_dataset
 
         rss_after_import = _rss_mb()
         t1 = time.perf_counter()

@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from medsyn.scoring import score_fdx
-from medsyn.sensitivity import evidence_sensitivity
+from medsyn.metrics.scoring import score_fdx
+from medsyn.metrics.sensitivity import evidence_sensitivity
 
 N = 100_000
 LETTERS = "ABCDE"
@@ -82,8 +82,9 @@ def main() -> None:
     es = timed(f"evidence_sensitivity (js), {N:,} rows", evidence_sensitivity, probabilities, golds, case_ids, conditions)
     print(f"  n_cases {es['n_cases']:,}, es_gap {es['es_gap']:.5f}")
     if args.module:
-        import evaluate
         from pathlib import Path
+
+        import evaluate
 
         module_dir = str(Path(__file__).resolve().parents[1] / "metrics" / "medsyn_metric")
         timed(f"evaluate module fdx, {N:,} rows", evaluate.load(module_dir, "fdx").compute,

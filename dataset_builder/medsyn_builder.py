@@ -9,7 +9,7 @@ datasets 5 no longer runs loading scripts, so drive the builder from code or use
     build_dataset("dataset_builder/sample", "medsyn")   # = `medsyn build dataset_builder/sample medsyn`
 """
 
-from medsyn.build import build_dataset
-from medsyn.builder import MedsynBuilder
+from medsyn.data.build import build_dataset
+from medsyn.data.hf_builder import MedsynBuilder
 
 __all__ = ["MedsynBuilder", "build_dataset"]

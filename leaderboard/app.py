@@ -4,7 +4,7 @@ Only the results location differs between a local run and the Space:
 ``MEDSYN_RESULTS_DIR`` (a folder of §7 results files) or ``MEDSYN_RESULTS_REPO`` (a Hub dataset
 repo of them); without either, ``results/`` next to this file. Submissions that pass the checks
 go to ``MEDSYN_PENDING_DIR`` (default ``pending/`` next to this file) for a maintainer's review.
-The data side lives in :mod:`medsyn.leaderboard`; this file only lays out the UI.
+The data side lives in :mod:`medsyn.publish.leaderboard`; this file only lays out the UI.
 """
 
 import os
@@ -15,8 +15,8 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from medsyn import leaderboard as lb  # noqa: E402
-from medsyn.results_schema import MODEL_TYPES, RESULT_LANGUAGES  # noqa: E402
+from medsyn.metrics.results_schema import MODEL_TYPES, RESULT_LANGUAGES  # noqa: E402
+from medsyn.publish import leaderboard as lb  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DATASETS_FILE = Path(os.environ.get("MEDSYN_DATASETS", HERE / "datasets.json"))

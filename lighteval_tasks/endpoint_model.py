@@ -4,9 +4,9 @@
         lighteval_tasks/endpoint_model.py TASKS --custom-tasks lighteval_tasks/<tasks file>.py
 
 lighteval loads the first LightevalModel subclass it finds here, so this file
-imports that one class and nothing else; the code lives in medsyn.backends.endpoint.
+imports that one class and nothing else; the code lives in medsyn.eval.backends.endpoint.
 """
 
-from medsyn.backends.endpoint import EndpointModel
+from medsyn.eval.backends.endpoint import EndpointModel
 
 __all__ = ["EndpointModel"]

@@ -25,6 +25,6 @@ Run (the prompts, metrics and tasks live in the `medsyn` package; this file only
         "medsyn:fdx_en|0,medsyn:es_en|0" --custom-tasks lighteval_tasks/medsyn.py
 """
 
-from medsyn.tasks import task_table
+from medsyn.eval.tasks import task_table
 
 TASKS_TABLE = task_table()

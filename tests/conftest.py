@@ -26,7 +26,7 @@ def fixture_raw() -> Path:
 @pytest.fixture(scope="session")
 def built_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The fixture raw folder built once per session with ``build_dataset``; do not modify it."""
-    from medsyn.build import build_dataset
+    from medsyn.data.build import build_dataset
 
     out = tmp_path_factory.mktemp("built") / "medsyn"
     build_dataset(FIXTURE_RAW, out, progress=False)
@@ -44,18 +44,6 @@ def raw_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random vision-language model, built once per session (offline, seconds)."""
-    from medsyn.tiny_model import build_tiny_model
+    from medsyn.eval.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
-
-
-@pytest.fixture(scope="session")
-def gpu_eval():
-    """benchmarks/gpu_eval.py as a module (its model builders and synthetic workload)."""
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_eval.py"
-    spec = importlib.util.spec_from_file_location("gpu_eval", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medsyn.answers import extract_answer
-from medsyn.scoring import score_fdx
+from medsyn.metrics.answers import extract_answer
+from medsyn.metrics.scoring import score_fdx
 
 EN_OPTIONS = [
     "Chronic subdural hematoma",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from medsyn.backends.batching import padding_aware_chunks
+from medsyn.eval.backends.batching import padding_aware_chunks
 
 
 def _cost(lengths: list[int], chunks: list[list[int]], overhead: int) -> int:

@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from medsyn import build as build_module
-from medsyn import builder as builder_module
-from medsyn import locations
-from medsyn.build import build_dataset, dataset_revision
-from medsyn.builder import BUILDER_VERSION, MedsynBuilder
 from medsyn.cli import main
-from medsyn.images import render_dicom
-from medsyn.schema import FEATURES
+from medsyn.data import build as build_module
+from medsyn.data import hf_builder as builder_module
+from medsyn.data import locations
+from medsyn.data.build import build_dataset, dataset_revision
+from medsyn.data.hf_builder import BUILDER_VERSION, MedsynBuilder
+from medsyn.data.images import render_dicom
+from medsyn.data.schema import FEATURES
 
 CASES = {"en": ["en-0001", "en-0002"], "zh": ["zh-0001"]}
 
@@ -181,7 +181,7 @@ def test_a_folder_with_only_hidden_entries_is_used(fixture_raw: Path, tmp_path: 
 def test_a_rebuild_cut_short_can_be_run_again(fixture_raw: Path, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "out"
     build_dataset(fixture_raw, out, progress=False)
-    import medsyn.build
+    import medsyn.data.build
 
     real_replace, calls = os.replace, []
 
@@ -192,10 +192,10 @@ def test_a_rebuild_cut_short_can_be_run_again(fixture_raw: Path, tmp_path: Path,
             raise KeyboardInterrupt
         real_replace(src, dst)
 
-    monkeypatch.setattr(medsyn.build.os, "replace", failing_replace)
+    monkeypatch.setattr(medsyn.data.build.os, "replace", failing_replace)
     with pytest.raises(KeyboardInterrupt):
         build_dataset(fixture_raw, out, progress=False)
-    monkeypatch.setattr(medsyn.build.os, "replace", real_replace)
+    monkeypatch.setattr(medsyn.data.build.os, "replace", real_replace)
     assert not (out / "manifest.json").exists()
     build_dataset(fixture_raw, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "en", "manifest.json", "zh"]
@@ -232,7 +232,7 @@ def test_an_invalid_rebuild_leaves_the_earlier_build_untouched(
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
-# --- where the evaluation finds its dataset (locations.py) ---------------------------------
+# --- where the evaluation finds its dataset (medsyn.data.locations) ---------------------------------
 
 
 def test_default_dataset_is_rebuilt_when_the_code_changes(fixture_raw: Path, tmp_path: Path, monkeypatch) -> None:
@@ -250,10 +250,10 @@ def test_default_dataset_is_rebuilt_when_the_code_changes(fixture_raw: Path, tmp
     assert locations.default_dataset(fixture_raw) not in (first, bumped)
 
 
-def test_without_a_source_checkout_the_default_dataset_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
+def test_an_install_without_the_embedded_sample_says_what_to_do(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("MEDSYN_DATASET", raising=False)
-    monkeypatch.setattr(locations, "SAMPLE_DIR", tmp_path / "site-packages" / "dataset_builder" / "sample")
-    with pytest.raises(FileNotFoundError, match=r"source checkout \(`pip install -e \.`\).*--dataset.*MEDSYN_DATASET"):
+    monkeypatch.setattr(locations, "SAMPLE_DIR", tmp_path / "site-packages" / "medsyn" / "data" / "sample")
+    with pytest.raises(FileNotFoundError, match=r"is missing: the medsyn install is incomplete.*--dataset.*MEDSYN_DATASET"):
         locations.resolve_dataset(None)
 
 

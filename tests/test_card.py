@@ -10,10 +10,10 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
-from medsyn.citation import CITATION
-from medsyn.card import BLOCKS, render_card, size_category
-from medsyn.hub import card_problems
-from medsyn.schema import FEATURES, VISUAL_CE_TYPES
+from medsyn.data.card import BLOCKS, render_card, size_category
+from medsyn.data.citation import CITATION
+from medsyn.data.schema import FEATURES, VISUAL_CE_TYPES
+from medsyn.publish.hub import card_problems
 
 TEMPLATE = (Path(__file__).resolve().parents[1] / "dataset_card.md").read_text(encoding="utf-8")
 

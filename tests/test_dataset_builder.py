@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from medsyn.validation import InvalidDatasetError
+from medsyn.data.raw_cases import InvalidDatasetError
 
 ENTRY = Path(__file__).resolve().parents[1] / "dataset_builder" / "medsyn_builder.py"
 
@@ -58,7 +58,7 @@ def test_one_cache_follows_the_raw_folder_contents(entry, raw_copy: Path, tmp_pa
 
 
 def test_hidden_files_do_not_change_the_cache_entry(raw_copy: Path) -> None:
-    from medsyn.builder import raw_digest
+    from medsyn.data.hf_builder import raw_digest
 
     before = raw_digest(raw_copy)
     (raw_copy / ".DS_Store").write_bytes(b"finder")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medsyn.ddx import parse_ddx
-from medsyn.scoring import score_ddx
+from medsyn.metrics.ddx import parse_ddx
+from medsyn.metrics.scoring import score_ddx
 
 CASES = [
     ("Differential diagnosis:\n1. Acute myocardial infarction (most likely) - ST elevation\n2. Aortic dissection: tearing pain\n"

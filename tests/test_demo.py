@@ -14,9 +14,9 @@ from pathlib import Path
 import datasets
 import pytest
 
-from medsyn.prompts import IMAGE_MARK
-from medsyn.results_schema import validate_results
-from medsyn.schema import es_conditions
+from medsyn.data.schema import es_conditions
+from medsyn.eval.prompts import IMAGE_MARK
+from medsyn.metrics.results_schema import validate_results
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_LIMIT_S = 600

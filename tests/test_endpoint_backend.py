@@ -27,14 +27,14 @@ from lighteval.tasks.requests import Doc
 from PIL import Image
 from pydantic import ValidationError
 
-from medsyn.backends.endpoint import (
+from medsyn.eval.backends.endpoint import (
     EndpointModel,
     EndpointRequestError,
     EndpointSettings,
     posterior_from_samples,
     posterior_from_top_logprobs,
 )
-from medsyn.prompts import IMAGE_MARK
+from medsyn.eval.prompts import IMAGE_MARK
 
 ROOT = Path(__file__).resolve().parents[1]
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)

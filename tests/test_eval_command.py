@@ -16,10 +16,10 @@ from typing import Iterator
 
 import pytest
 
-from medsyn.build import dataset_revision
 from medsyn.cli import main
-from medsyn.results_schema import validate_results
-from medsyn.schema import es_conditions
+from medsyn.data.build import dataset_revision
+from medsyn.data.schema import es_conditions
+from medsyn.metrics.results_schema import validate_results
 
 
 def _endpoint_tests():

@@ -8,6 +8,19 @@ from pathlib import Path
 import pytest
 import torch
 
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_eval.py"
+
+
+@pytest.fixture(scope="module")
+def gpu_eval():
+    """benchmarks/gpu_eval.py as a module: the script under test."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_eval", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 @pytest.mark.slow
 def test_gpu_eval_runs_on_cpu_with_the_tiny_model(gpu_eval, tmp_path: Path) -> None:

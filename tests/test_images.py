@@ -12,7 +12,7 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 
-from medsyn.images import ImageError, check_image, image_bytes, render_dicom
+from medsyn.data.images import ImageError, check_image, image_bytes, render_dicom
 
 
 def write_dicom(

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from medsyn.judges import Judge, JudgeError, get_judge
-from medsyn.judges.lexical import LexicalJudge, grade_en, grade_zh, normalize_zh, tokens_en
-from medsyn.ddx import parse_ddx
-from medsyn.scoring import score_ddx
+from medsyn.metrics.ddx import parse_ddx
+from medsyn.metrics.judges import Judge, JudgeError, get_judge
+from medsyn.metrics.judges.lexical import LexicalJudge, grade_en, grade_zh, normalize_zh, tokens_en
+from medsyn.metrics.scoring import score_ddx
 
 LABELLED = Path(__file__).parent / "data" / "ddx_labelled.jsonl"
 CARD = Path(__file__).parents[1] / "metrics" / "medsyn_metric" / "README.md"

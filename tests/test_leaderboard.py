@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from medsyn import leaderboard as lb
+from medsyn.publish import leaderboard as lb
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).parent / "data" / "results"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from medsyn.judges import JudgeError, get_judge
-from medsyn.judges.llm import JUDGE_PROMPT_VERSION, LLMJudge, default_cache_dir, judge_messages, parse_scores
-from medsyn.scoring import score_ddx
+from medsyn.metrics.judges import JudgeError, get_judge
+from medsyn.metrics.judges.llm import JUDGE_PROMPT_VERSION, LLMJudge, default_cache_dir, judge_messages, parse_scores
+from medsyn.metrics.scoring import score_ddx
 
 
 class FakeServer:

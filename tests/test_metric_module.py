@@ -13,8 +13,8 @@ import evaluate
 import numpy as np
 import pytest
 
-from medsyn.scoring import score_fdx
-from medsyn.sensitivity import evidence_sensitivity
+from medsyn.metrics.scoring import score_fdx
+from medsyn.metrics.sensitivity import evidence_sensitivity
 
 MODULE_DIR = Path(__file__).resolve().parents[1] / "metrics" / "medsyn_metric"
 
@@ -50,7 +50,7 @@ def test_module_imports_and_space_requirements() -> None:
     sources = {path for kind, name, path, _ in imports if kind == "library" and name == "medsyn"}
     assert sources == {"git+https://github.com/medsyn-benchmark/medsyn"}
     assert "pip install git+https://github.com/medsyn-benchmark/medsyn" in (MODULE_DIR / "README.md").read_text()
-    # the Space pip-installs requirements.txt and gets medsyn/ beside app.py (medsyn.hub.plan_space): the
+    # the Space pip-installs requirements.txt and gets medsyn/ beside app.py (medsyn.publish.hub.plan_space): the
     # requirements name the third-party packages on the metric's path, never medsyn itself
     lines = [line.split("#")[0].strip() for line in (MODULE_DIR / "requirements.txt").read_text().splitlines()]
     names = {re.split(r"[<>=!~;\[ ]", line)[0].lower() for line in lines if line}
@@ -127,7 +127,7 @@ def test_bad_input_raises_value_error_naming_the_row() -> None:
 
 
 def test_card_publishes_the_judge_prompt() -> None:
-    from medsyn.judges.llm import JUDGE_PROMPT_VERSION, JUDGE_SYSTEM, JUDGE_TEMPLATE
+    from medsyn.metrics.judges.llm import JUDGE_PROMPT_VERSION, JUDGE_SYSTEM, JUDGE_TEMPLATE
 
     card = (MODULE_DIR / "README.md").read_text(encoding="utf-8")
     assert card.startswith("---\n") and "app_file: app.py" in card and "sdk: gradio" in card

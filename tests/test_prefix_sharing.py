@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medsyn.backends.prefix_sharing import common_prefix, identity_sequence, plan_prefix_sharing
+from medsyn.eval.backends.prefix_sharing import common_prefix, identity_sequence, plan_prefix_sharing
 
 
 def test_different_images_never_count_as_a_shared_prefix() -> None:

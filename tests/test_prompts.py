@@ -13,7 +13,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from medsyn.prompts import (
+from medsyn.data.schema import GLOBAL_CONDITIONS, es_conditions
+from medsyn.eval.prompts import (
     IMAGE_MARK,
     PROMPT_SNAPSHOT_DIGESTS,
     PROMPT_VERSION,
@@ -22,7 +23,6 @@ from medsyn.prompts import (
     render,
     token_length,
 )
-from medsyn.schema import GLOBAL_CONDITIONS, es_conditions
 
 SNAPSHOTS = Path(__file__).parent / "snapshots" / "prompts"
 CASES = {"en": "en-0002", "zh": "zh-0001"}

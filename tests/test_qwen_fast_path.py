@@ -11,24 +11,30 @@ import numpy as np
 import pytest
 import torch
 
-from medsyn.backends.aligned_mlp import ALIGN, stock_vision_mlp, use_aligned_vision_mlp
-from medsyn.backends.packed_attention import _PackedForward, packed_support, stock_vision_attention, use_packed_vision_attention
-from medsyn.backends.transformers_vlm import MedsynVLM, VLMConfig
-from medsyn.tasks import make_doc
+from medsyn.eval.backends.aligned_mlp import ALIGN, stock_vision_mlp, use_aligned_vision_mlp
+from medsyn.eval.backends.packed_attention import (
+    _PackedForward,
+    packed_support,
+    stock_vision_attention,
+    use_packed_vision_attention,
+)
+from medsyn.eval.backends.transformers_vlm import MedsynVLM, VLMConfig
+from medsyn.eval.synthetic import build_model, synthetic_rows, workloads
+from medsyn.eval.tasks import make_doc
 
 
 @pytest.fixture(scope="module")
-def qwen(gpu_eval, tmp_path_factory: pytest.TempPathFactory):
+def qwen(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("qwen")
-    model, processor = gpu_eval.build_model("qwen2_5_vl_tiny", folder, "cpu", torch.float32)
+    model, processor = build_model("qwen2_5_vl_tiny", folder, "cpu", torch.float32)
     return folder, model, processor
 
 
 @pytest.fixture(scope="module")
-def docs(gpu_eval) -> list:
-    rows = gpu_eval.synthetic_rows(2, 8, 112, 60)
+def docs() -> list:
+    rows = synthetic_rows(2, 8, 112, 60)
     rows[1]["images"][3] = rows[1]["images"][3].resize((150, 90))  # uneven windows and grids
-    return [*gpu_eval.workloads(rows)["es_sweep"], make_doc(rows[0], "text", "es", "bench:es")]  # the last without images
+    return [*workloads(rows)["es_sweep"], make_doc(rows[0], "text", "es", "bench:es")]  # the last without images
 
 
 def _backend(qwen, **settings) -> MedsynVLM:
@@ -89,7 +95,7 @@ def test_a_tower_whose_layout_changed_stays_stock_with_one_log_line(qwen, monkey
     _, model, _ = qwen
     stock_vision_attention(model)
     monkeypatch.delattr(type(model.model.visual.blocks[0].attn), "forward")  # as if a release renamed it
-    with caplog.at_level("WARNING", logger="medsyn.backends.packed_attention"):
+    with caplog.at_level("WARNING", logger="medsyn.eval.backends.packed_attention"):
         assert not use_packed_vision_attention(model)
     assert not _packed(model)
     assert [r.getMessage() for r in caplog.records if "packed vision attention off" in r.getMessage()], caplog.text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from medsyn.backends.cache import ResponseCache, image_digest, request_key
+from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key
 
 BASE = dict(model={"model": "m", "revision": ""}, kind="logprobs", query="Q <x>", images=[b"one", b"two"],
             choices=["A", "B"], params={"temperature": 0.0, "max_tokens": 1})
@@ -62,7 +62,7 @@ def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
 def test_a_killed_run_keeps_every_finished_result(tmp_path: Path) -> None:
     script = (
         "import os, signal, sys\n"
-        "from medsyn.backends.cache import ResponseCache\n"
+        "from medsyn.eval.backends.cache import ResponseCache\n"
         "cache = ResponseCache(sys.argv[1], 'm')\n"
         "for i in range(3):\n"
         "    cache.put(f'k{i}', {'i': i})\n"

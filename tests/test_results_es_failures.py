@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from medsyn.evaluation import Sample, posterior_failed, usable_es_rows
-from medsyn.results import load_metrics, score_block
-from medsyn.sensitivity import evidence_sensitivity
-from medsyn.tasks import evidence_sensitivity_corpus
+from medsyn.eval.pipeline import Sample
+from medsyn.eval.results import load_metrics, score_block
+from medsyn.eval.tasks import evidence_sensitivity_corpus
+from medsyn.metrics.sensitivity import evidence_sensitivity, posterior_failed, usable_es_rows
 
 CONDITIONS = ["full", "absent:ct", "text:ct", "absent:laboratory", "text:laboratory"]
 PROBS = {"full": [0.7, 0.2, 0.1], "absent:ct": [0.3, 0.4, 0.3], "text:ct": [0.6, 0.3, 0.1],

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from medsyn.results_schema import validate_results
-from medsyn.schema import VISUAL_CE_TYPES
+from medsyn.data.schema import VISUAL_CE_TYPES
+from medsyn.metrics.results_schema import validate_results
 
 RESULTS = Path(__file__).parent / "data" / "results"
 

@@ -1,4 +1,4 @@
-"""MEDSYN-mini (dataset_builder/sample): valid, the counts of issue 5, byte-exact Chinese, small, traced."""
+"""MEDSYN-mini (src/medsyn/data/sample): valid, the counts of issue 5, byte-exact Chinese, small, traced."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from statistics import mean
 import datasets
 import pytest
 
-from medsyn.build import build_dataset
-from medsyn.hub import plan_dataset
-from medsyn.schema import VISUAL_CE_TYPES
-from medsyn.validation import validate_raw
+from medsyn.data.build import build_dataset
+from medsyn.data.raw_cases import validate_raw
+from medsyn.data.schema import VISUAL_CE_TYPES
+from medsyn.publish.hub import plan_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "dataset_builder" / "sample"
+SAMPLE = ROOT / "src" / "medsyn" / "data" / "sample"
 MAX_BYTES = 20 * 2**20
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medsyn.judges import JudgeError
-from medsyn.scoring import ddx_fdx_gap, score_ddx, score_fdx
+from medsyn.metrics.judges import JudgeError
+from medsyn.metrics.scoring import ddx_fdx_gap, score_ddx, score_fdx
 
 
 def test_score_fdx_by_hand() -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from medsyn.sensitivity import evidence_sensitivity, pairwise_divergence
+from medsyn.metrics.sensitivity import evidence_sensitivity, pairwise_divergence
 
 
 def one(p, q, kind, gold=0) -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medsyn.sensitivity import evidence_sensitivity
-from medsyn.stats import bootstrap_ci, es_gap_accuracy_correlation, es_gap_ci, es_gap_statistic, spearman
+from medsyn.metrics.sensitivity import evidence_sensitivity
+from medsyn.metrics.stats import bootstrap_ci, es_gap_accuracy_correlation, es_gap_ci, es_gap_statistic, spearman
 
 
 def test_bootstrap_ci_is_seeded_and_brackets_the_mean() -> None:

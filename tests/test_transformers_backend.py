@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medsyn.backends.transformers_vlm import ImageTokenMismatch, MedsynVLM, VLMConfig, model_fingerprint
-from medsyn.schema import es_conditions
-from medsyn.tasks import make_doc
-from medsyn.tiny_model import build_tiny_model
+from medsyn.data.schema import es_conditions
+from medsyn.eval.backends.transformers_vlm import ImageTokenMismatch, MedsynVLM, VLMConfig, model_fingerprint
+from medsyn.eval.tasks import make_doc
+from medsyn.eval.tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_reusing_image_features_matches_the_plain_path(tiny_model: Path, rows: l
 
 
 def test_max_pixels_downscales_images(model: MedsynVLM) -> None:
-    from medsyn.backends.transformers_vlm import fit_to_budget
+    from medsyn.eval.backends.transformers_vlm import fit_to_budget
 
     small = fit_to_budget(Image.new("RGB", (2000, 1000)), 500_000)
     assert small.width * small.height <= 500_000 and abs(small.width / small.height - 2) < 0.01

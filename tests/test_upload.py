@@ -1,4 +1,4 @@
-"""upload.py and medsyn.hub: the pre-upload check, the dry-run file list, and failing cleanly with no network."""
+"""upload.py and medsyn.publish.hub: the pre-upload check, the dry-run file list, and failing cleanly with no network."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ import datasets
 import huggingface_hub
 import pytest
 
-from medsyn.build import build_dataset
-from medsyn import leaderboard as lb
-from medsyn.hub import (
+from medsyn.data.build import build_dataset
+from medsyn.data.schema import FEATURES
+from medsyn.publish import leaderboard as lb
+from medsyn.publish.hub import (
     CheckError,
     check_dataset_folder,
     describe,
@@ -32,7 +33,6 @@ from medsyn.hub import (
     plan_space,
     space_card_problems,
 )
-from medsyn.schema import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = {"metric": ROOT / "metrics" / "medsyn_metric", "leaderboard": ROOT / "leaderboard"}
@@ -288,7 +288,8 @@ def test_space_plan_skips_caches_ships_the_package_and_mirrors_the_folder(tmp_pa
     package = {f.path_in_repo for f in plan.files} - set(own)
     src = ROOT / "src" / "medsyn"
     assert {f"medsyn/{p.relative_to(src).as_posix()}" for p in src.rglob("*.py")} <= package
-    assert {"medsyn/__init__.py", "medsyn/leaderboard.py", "medsyn/data/lexicon.json"} <= package
+    assert {"medsyn/__init__.py", "medsyn/publish/leaderboard.py", "medsyn/metrics/judges/lexicon.json", "medsyn/data/dataset_card.md"} <= package
+    assert not any(f.startswith("medsyn/data/sample/") for f in package)
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in package)
     assert plan.repo_type == "space" and plan.space_sdk == "gradio"
     assert plan.private is None and plan.private_on_create is False  # new: public; existing: left as it is

@@ -17,7 +17,7 @@ import pydicom
 import pytest
 
 from medsyn.cli import main
-from medsyn.validation import InvalidDatasetError, Problem, load_raw, validate_raw
+from medsyn.data.raw_cases import InvalidDatasetError, Problem, load_raw, validate_raw
 
 LINE = re.compile(r"^(?P<case_id>.+?): (?P<field>[^\s:]+): (?P<problem>.+)$")
 

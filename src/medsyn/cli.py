@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["lighteval"]:  # every further argument, --help included, belongs to lighteval
-        from .lighteval_compat import lighteval_main
+        from medsyn.eval.lighteval_compat import lighteval_main
 
         return lighteval_main(argv[1:])
     parser = argparse.ArgumentParser(prog="medsyn", description="MEDSYN: build, validate and evaluate the benchmark.")
@@ -32,13 +33,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _add_more_commands(commands: argparse._SubParsersAction) -> None:
     """Commands whose implementations import the heavier evaluation stack lazily."""
-    from . import commands as more
+    from medsyn import commands as more
 
     more.register(commands)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .validation import validate_raw
+    from medsyn.data.raw_cases import validate_raw
 
     raw = validate_raw(args.raw)
     for problem in raw.problems:
@@ -54,8 +55,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from .build import build_dataset
-    from .validation import InvalidDatasetError
+    from medsyn.data.build import build_dataset
+    from medsyn.data.raw_cases import InvalidDatasetError
 
     try:
         summary = build_dataset(args.raw, args.out, progress=not args.quiet)

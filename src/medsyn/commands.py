@@ -13,7 +13,7 @@ DEMO_MAX_NEW_TOKENS = 24
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    from .locations import SAMPLE_DIR
+    from medsyn.data.locations import SAMPLE_DIR
 
     p = commands.add_parser("demo", help="build MEDSYN-mini and evaluate a tiny local model end to end (offline, CPU)")
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output folder (default: results/demo)")
@@ -52,13 +52,13 @@ def _positive(text: str) -> int:
 
 
 def _tiny_model(out: Path) -> Path:
-    from .tiny_model import build_tiny_model
+    from medsyn.eval.tiny_model import build_tiny_model
 
     return build_tiny_model(out)
 
 
 def _task_names(spec: str, dataset_languages: list[str]) -> list[str]:
-    from .evaluation import all_task_names
+    from medsyn.eval.pipeline import all_task_names
 
     if spec == "all":
         return all_task_names(dataset_languages)
@@ -68,9 +68,9 @@ def _task_names(spec: str, dataset_languages: list[str]) -> list[str]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .backends.transformers_vlm import MedsynVLM, VLMConfig
-    from .build import build_dataset
-    from .tiny_model import TINY_MODEL_NAME
+    from medsyn.data.build import build_dataset
+    from medsyn.eval.backends.transformers_vlm import MedsynVLM, VLMConfig
+    from medsyn.eval.tiny_model import TINY_MODEL_NAME
 
     start = time.time()
     print(f"[1/4] building MEDSYN-mini from {args.raw}", flush=True)
@@ -100,13 +100,13 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from .locations import resolve_dataset
+    from medsyn.data.locations import resolve_dataset
 
     start = time.time()
     dataset = resolve_dataset(args.dataset)
     settings = f"model_name={args.model}" + (f",{args.model_args}" if args.model_args else "")
     if args.backend == "transformers":
-        from .backends.transformers_vlm import MedsynVLM, VLMConfig
+        from medsyn.eval.backends.transformers_vlm import MedsynVLM, VLMConfig
 
         model = MedsynVLM(VLMConfig.from_args(settings))
         max_pixels = model.config.max_pixels
@@ -114,7 +114,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         from lighteval.models.custom.custom_model import CustomModelConfig
 
-        from .backends.endpoint import EndpointModel
+        from medsyn.eval.backends.endpoint import EndpointModel
 
         model = EndpointModel(CustomModelConfig(model_name=settings, model_definition_file_path=__file__))
         max_pixels, params_b = None, args.params_b
@@ -140,10 +140,10 @@ def _params_b(model) -> float:
 def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, model_meta, max_pixels, max_samples, start) -> int:
     import os
 
-    from .evaluation import run_lighteval
-    from .report import write_report
-    from .results import build_results, dataset_info, write_results
-    from .tasks import JUDGE_ENV
+    from medsyn.eval.pipeline import run_lighteval
+    from medsyn.eval.report import write_report
+    from medsyn.eval.results import build_results, dataset_info, write_results
+    from medsyn.eval.tasks import JUDGE_ENV
 
     os.environ[JUDGE_ENV] = judge
     samples, _ = run_lighteval(model, tasks, dataset, out / "lighteval", max_samples=max_samples)
@@ -168,7 +168,7 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
 
 def summary_line(subset: str, block: dict) -> str:
     """One printed line per subset: each figure with its failure count (n/a where not measured)."""
-    from .report import fmt_count, fmt_num
+    from medsyn.eval.report import fmt_count, fmt_num
 
     return (
         f"{subset:8s} n={block['n']:3d}  FDx {_fmt(block['fdx_accuracy'])} (parse failures {fmt_count(block['parse_failures'])})"

@@ -1,0 +1,529 @@
+"""LightEval backend for any OpenAI-compatible chat endpoint (vLLM, SGLang, TGI, API models).
+
+Each doc becomes one user message whose content interleaves text parts and
+``image_url`` parts (PNG data URLs; JPEG sources stay JPEG) in the order of the
+query's image marks. Generation runs at temperature 0. The answer posterior
+(``loglikelihood``) comes from the top log-probabilities of the first generated
+token; an endpoint that returns none, or refuses ``logprobs`` with HTTP 400 (or
+``logprobs=false``), gets N samples at temperature 1, read with
+:func:`medsyn.metrics.answers.extract_answer`, and add-one smoothed frequencies. The
+first posterior request probes for log-probabilities alone; when it fails, the
+others are not sent. Requests run concurrently under a limit, are retried with
+exponential backoff, and every finished output is written at once to a
+:class:`~medsyn.eval.backends.cache.ResponseCache`, so an interrupted run resumes.
+
+Configuration is the ``model_name`` lighteval passes, in its model-args syntax::
+
+    medsyn lighteval custom "model_name=Qwen/Qwen2.5-VL-7B-Instruct,base_url=http://127.0.0.1:8000/v1,concurrency=16" \\
+        lighteval_tasks/endpoint_model.py "medsyn:fdx_en|0" --custom-tasks lighteval_tasks/medsyn.py
+
+A value without ``=`` is just the model name (``base_url`` then comes from
+``OPENAI_BASE_URL``). See :class:`EndpointSettings` for every key.
+
+Cache identity: model name, base URL, the served model's ``id``/``root``/
+``parent``/``owned_by`` from ``GET /models`` and the ``revision`` label, plus the
+full request. ``created`` is left out (vLLM and others report the request time
+there). New weights redeployed under the same name and path are not detected:
+set ``revision=`` to a new label when that happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import logging
+import math
+import os
+import random
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Sequence
+
+import openai
+from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.model_output import ModelResponse
+from lighteval.tasks.requests import Doc
+from PIL import Image
+from pydantic import BaseModel, Field
+from tqdm import tqdm
+
+from medsyn.eval.backends.cache import ResponseCache, request_key, responses_dir
+from medsyn.eval.prompts import interleave
+from medsyn.metrics.answers import extract_answer
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 60.0
+PROBABILITY_FLOOR = 1e-10
+
+
+class EndpointSettings(BaseModel, extra="forbid"):
+    """Backend options, parsed from lighteval's ``model_name`` string."""
+
+    model_name: str
+    base_url: str | None = None  # default: $OPENAI_BASE_URL, else OpenAI's API
+    api_key_env: str = "OPENAI_API_KEY"  # name of the variable holding the key (never logged)
+    concurrency: int = Field(8, ge=1)  # requests in flight at once
+    max_retries: int = Field(5, ge=0)  # retries after the first attempt
+    retry_base: float = Field(1.0, ge=0)  # seconds; delay = retry_base * 2**attempt, jittered, capped at 60
+    timeout: float = Field(120.0, gt=0)  # seconds per request
+    logprobs: bool = True  # false: always use N samples for the posterior
+    top_logprobs: int = Field(20, ge=1, le=20)
+    samples: int = Field(10, ge=1)  # N for the sampling fallback
+    sample_max_tokens: int = Field(32, ge=1)
+    max_new_tokens: int = Field(512, ge=1)  # when a doc sets no generation_size
+    max_length: int = Field(32768, ge=1)
+    cache_dir: str | None = None  # default: $MEDSYN_CACHE/responses (~/.cache/medsyn/responses)
+    revision: str = ""  # label of the served weights; change it after redeploying new weights
+
+    @classmethod
+    def parse(cls, spec: str) -> "EndpointSettings":
+        """Read ``key=value,...`` (lighteval's model-args syntax) or a bare model name."""
+        if "=" not in spec:
+            return cls(model_name=spec.strip())
+        return cls(**ModelConfig._parse_args(spec))
+
+
+@dataclass
+class PosteriorResponse(ModelResponse):
+    """A ModelResponse for the answer posterior: ``logprobs`` is log p(letter) per choice, normalised.
+
+    ``posterior_method`` is "logprobs" or "samples"; ``n_samples`` the number of
+    outputs it rests on; ``unparseable_samples`` the samples with no answer (for
+    "logprobs": 1 when no option letter was among the top tokens, and the
+    posterior is then uniform).
+    """
+
+    posterior_method: str = "logprobs"
+    n_samples: int = 1
+    unparseable_samples: int = 0
+
+
+def letter_of_token(token: str) -> str | None:
+    """The capital letter a token stands for once whitespace and punctuation are stripped (" A", "(A", "**A")."""
+    kept = [ch for ch in unicodedata.normalize("NFKC", token) if unicodedata.category(ch)[0] not in "PZC"]
+    kept = [ch for ch in kept if unicodedata.category(ch) != "Sk"]
+    text = "".join(kept)
+    return text if len(text) == 1 and "A" <= text <= "Z" else None
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def posterior_from_top_logprobs(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> tuple[list[float], int]:
+    """Log posterior over ``letters`` from one position's top log-probabilities, and how many letters were listed.
+
+    Tokens that are the same letter (``"A"``, ``" A"``) are merged by log-sum-exp.
+    A letter missing from the list gets the largest probability the list allows:
+    min(smallest listed probability, unlisted mass / number of missing letters),
+    never below 1e-10 so every log p is finite. The result is renormalised over
+    ``letters`` (its exps sum to 1); with no letter listed it is uniform.
+    """
+    if not top:
+        raise ValueError("empty top log-probability list")
+    found: dict[str, list[float]] = {}
+    for token, logprob in top:
+        letter = letter_of_token(token)
+        if letter in letters:
+            found.setdefault(letter, []).append(logprob)
+    listed = [math.exp(lp) for _, lp in top]
+    missing = [letter for letter in letters if letter not in found]
+    floor = PROBABILITY_FLOOR
+    if missing:
+        floor = max(min(min(listed), max(0.0, 1.0 - sum(listed)) / len(missing)), PROBABILITY_FLOOR)
+    raw = [_logsumexp(found[letter]) if letter in found else math.log(floor) for letter in letters]
+    norm = _logsumexp(raw)
+    return [value - norm for value in raw], len(found)
+
+
+def posterior_from_samples(answers: Sequence[str | None], letters: Sequence[str]) -> tuple[list[float], int]:
+    """Log of the add-one smoothed answer frequencies over ``letters``, and the count of unparseable answers.
+
+    An answer that is None or not one of ``letters`` is unparseable: it is counted
+    and left out of the frequencies.
+    """
+    counts = [sum(answer == letter for answer in answers) for letter in letters]
+    parsed = sum(counts)
+    total = parsed + len(letters)
+    return [math.log((count + 1) / total) for count in counts], len(answers) - parsed
+
+
+def encode_image(image: Image.Image) -> tuple[str, bytes]:
+    """(MIME type, bytes) to send: JPEG sources re-saved with their own quantisation tables, the rest as PNG."""
+    buffer = io.BytesIO()
+    if image.format == "JPEG":
+        image.save(buffer, format="JPEG", quality="keep")
+        return "image/jpeg", buffer.getvalue()
+    image.save(buffer, format="PNG")
+    return "image/png", buffer.getvalue()
+
+
+def doc_label(doc: Doc) -> str:
+    """'case X, condition Y (task)' from ``doc.specific``, for error messages."""
+    specific = doc.specific or {}
+    if "case_id" in specific:
+        return f"case {specific['case_id']}, condition {specific.get('condition')} ({specific.get('task')})"
+    return f"doc {doc.id!r} of task {doc.task_name!r}"
+
+
+def build_messages(doc: Doc) -> tuple[list[dict], list[bytes]]:
+    """The chat messages for ``doc`` (one user message, images interleaved) and the image bytes sent, in order."""
+    if doc.fewshot_samples:
+        raise ValueError(f"{doc_label(doc)}: few-shot docs are not supported by the endpoint backend")
+    try:
+        parts = interleave(doc.query, list(doc.images or []))
+    except ValueError as exc:
+        raise ValueError(f"{doc_label(doc)}: {exc}") from exc
+    content: list[dict] = []
+    sent: list[bytes] = []
+    for part in parts:
+        if isinstance(part, str):
+            content.append({"type": "text", "text": part})
+            continue
+        mime, data = encode_image(part)
+        sent.append(data)
+        url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        content.append({"type": "image_url", "image_url": {"url": url}})
+    messages = [{"role": "user", "content": content}]
+    if doc.instruction:
+        messages.insert(0, {"role": "system", "content": doc.instruction})
+    return messages, sent
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Connection errors, timeouts, 408, 409, 429 and 5xx are retried (as the openai client itself does)."""
+    if isinstance(exc, openai.APIConnectionError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    return False
+
+
+def retry_delay(exc: BaseException, attempt: int, base: float) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): the server's Retry-After, else jittered 2**attempt * base."""
+    response = getattr(exc, "response", None)
+    if response is not None:
+        try:
+            return min(max(float(response.headers.get("retry-after", "")), 0.0), MAX_RETRY_DELAY)
+        except ValueError:
+            pass
+    return min(base * 2**attempt * random.uniform(0.5, 1.0), MAX_RETRY_DELAY)
+
+
+_REFUSAL = re.compile(r"not supported|unsupported|does not support|not available|not allowed|disabled")
+_LIMIT = re.compile(r"greater than|max(?:imum)? allowed|must be|at most|exceed|<=|less than")
+
+
+def rejects_logprobs(exc: BaseException | None) -> bool:
+    """An HTTP 400 that refuses log-probabilities ("logprobs is not supported with this model"), not one
+    that only limits them ("Requested sample logprobs of 20, which is greater than max allowed: 5")."""
+    if not isinstance(exc, openai.BadRequestError):
+        return False
+    text = f"{exc.message} {exc.body}".lower()
+    return "logprob" in text and _REFUSAL.search(text) is not None and _LIMIT.search(text) is None
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a request error (never includes credentials)."""
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class EndpointRequestError(RuntimeError):
+    """Requests that still failed after every retry; finished samples are already cached."""
+
+
+def _run_coroutine(coro: Awaitable[Any]) -> Any:
+    """Run ``coro`` to completion from synchronous code, also when an event loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+Job = Callable[[openai.AsyncOpenAI, asyncio.Semaphore], Awaitable[ModelResponse]]
+
+
+class EndpointModel(LightevalModel):
+    """A LightevalModel that queries an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    def __init__(self, config: Any) -> None:
+        """``config``: lighteval's CustomModelConfig (or any object with ``model_name``), or the settings string."""
+        spec = config if isinstance(config, str) else config.model_name
+        self.settings = s = EndpointSettings.parse(spec)
+        # lighteval logs ``config.model_name`` and names its output folders after it: the bare model name
+        self.config = ModelConfig(model_name=s.model_name) if isinstance(config, str) else config.model_copy(
+            update={"model_name": s.model_name}
+        )
+        self.base_url = s.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self._api_key = os.environ.get(s.api_key_env)
+        if not self._api_key:
+            logger.warning("environment variable %s is not set: sending requests without an API key", s.api_key_env)
+        self._client_args = {"api_key": self._api_key or "EMPTY", "base_url": self.base_url, "timeout": s.timeout}
+        self.identity = {
+            "model": s.model_name,
+            "base_url": self.base_url,
+            "served": self._served_model(),
+            "revision": s.revision,
+        }
+        # lighteval's Pipeline calls ``model._cache._init_registry``; our cache keys need no registry
+        self._cache = ResponseCache(s.cache_dir or responses_dir(), s.model_name)
+        self._logprobs_available: bool | None = None if s.logprobs else False
+
+    def _served_model(self) -> dict | None:
+        """The served model's stable fields from ``GET /models``; None when the endpoint has no such route."""
+        client = openai.OpenAI(**self._client_args, max_retries=self.settings.max_retries)
+        try:
+            models = list(client.models.list())
+        except openai.APIStatusError as exc:
+            if exc.status_code in (404, 405, 501):
+                logger.warning("%s has no model list (%s); cache identity is the model name and URL", self.base_url, describe(exc))
+                return None
+            raise RuntimeError(f"listing models at {self.base_url} failed: {describe(exc)}") from exc
+        except openai.APIConnectionError as exc:
+            raise RuntimeError(f"cannot reach {self.base_url}: {describe(exc)}") from exc
+        finally:
+            client.close()
+        match = [m for m in models if m.id == self.settings.model_name]
+        if not match:
+            served = ", ".join(m.id for m in models[:20]) or "nothing"
+            raise ValueError(f"{self.base_url} does not serve model {self.settings.model_name!r}; it serves: {served}")
+        extra = match[0].model_extra or {}
+        return {"id": match[0].id, "root": extra.get("root"), "parent": extra.get("parent"), "owned_by": match[0].owned_by}
+
+    @property
+    def tokenizer(self) -> None:
+        """Endpoint models expose no tokenizer; the MEDSYN tasks need none."""
+        return None
+
+    @property
+    def add_special_tokens(self) -> bool:
+        return False
+
+    @property
+    def max_length(self) -> int:
+        return self.settings.max_length
+
+    # requests ---------------------------------------------------------------
+
+    async def _create(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, doc: Doc, **kwargs: Any) -> Any:
+        """One chat completion, retried on transient errors; raises EndpointRequestError naming the doc."""
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                async with limit:
+                    return await client.chat.completions.create(model=self.settings.model_name, **kwargs)
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                if not is_retryable(exc) or attempt == self.settings.max_retries:
+                    raise EndpointRequestError(
+                        f"{doc_label(doc)}: request failed after {attempt + 1} attempt(s): {describe(exc)}"
+                    ) from exc
+                delay = retry_delay(exc, attempt, self.settings.retry_base)
+                logger.warning("%s: %s; retry %d in %.2fs", doc_label(doc), describe(exc), attempt + 1, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _run(self, docs: list[Doc], jobs: list[Job], desc: str, probe_first: bool = False) -> list[ModelResponse]:
+        """Run ``jobs`` concurrently (``probe_first``: the first one alone, and the rest only if it succeeds).
+
+        Raises one EndpointRequestError listing every doc that failed, after all jobs ended.
+        """
+
+        async def main() -> list[Any]:
+            limit = asyncio.Semaphore(self.settings.concurrency)
+            async with openai.AsyncOpenAI(**self._client_args, max_retries=0) as client:
+                with tqdm(total=len(jobs), desc=desc, disable=self.disable_tqdm) as bar:
+
+                    async def run_one(doc: Doc, job: Job) -> ModelResponse:
+                        try:
+                            return await job(client, limit)
+                        except EndpointRequestError:
+                            raise
+                        except Exception as exc:
+                            raise EndpointRequestError(f"{doc_label(doc)}: {describe(exc)}") from exc
+                        finally:
+                            bar.update()
+
+                    head = 1 if probe_first else 0
+                    pairs = list(zip(docs, jobs))
+                    first = await asyncio.gather(*(run_one(*p) for p in pairs[:head]), return_exceptions=True)
+                    if any(isinstance(r, BaseException) for r in first):
+                        return first
+                    rest = await asyncio.gather(*(run_one(*p) for p in pairs[head:]), return_exceptions=True)
+                    return first + rest
+
+        results = _run_coroutine(main()) if jobs else []
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors and len(results) < len(jobs):
+            raise EndpointRequestError(
+                f"the first {desc} request, which probes whether {self.base_url} returns log-probabilities, "
+                f"failed, so the other {len(jobs) - 1} were not sent (if the endpoint cannot return "
+                f"log-probabilities, set logprobs=false; if it caps them, set top_logprobs to its cap):\n  {errors[0]}"
+            ) from errors[0]
+        if errors:
+            lines = "\n".join(f"  {e}" for e in errors[:10]) + ("\n  ..." if len(errors) > 10 else "")
+            raise EndpointRequestError(
+                f"{len(errors)} of {len(jobs)} {desc} requests failed; finished ones are cached in "
+                f"{self._cache.path}, so a rerun redoes only these:\n{lines}"
+            ) from errors[0]
+        return results
+
+    def _use_samples(self, reason: str) -> None:
+        """From now on posteriors come from samples; the first time, say why in the log."""
+        if self._logprobs_available is None:
+            logger.warning(
+                "%s %s: posteriors come from %d samples (set logprobs=false to skip the probe)",
+                self.base_url, reason, self.settings.samples,
+            )
+        self._logprobs_available = False
+
+    # lighteval API ----------------------------------------------------------
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        """Temperature-0 generation, up to ``doc.generation_size`` (default ``max_new_tokens``) tokens."""
+        return self._run(docs, [self._generate_job(doc) for doc in docs], "generate")
+
+    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
+        """The posterior over ``doc.choices`` (option letters) as normalised log-probabilities."""
+        jobs = [self._posterior_job(doc) for doc in docs]
+        # while unknown, the first doc shows whether the endpoint returns log-probabilities before the rest are sent
+        return self._run(docs, jobs, "posterior", probe_first=self._logprobs_available is None)
+
+    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("chat endpoints expose no prompt log-probabilities; MEDSYN tasks do not use perplexity")
+
+    # jobs -------------------------------------------------------------------
+
+    def _key(self, doc: Doc, kind: str, sent: list[bytes], params: dict) -> str:
+        return request_key(
+            model=self.identity,
+            kind=kind,
+            query=doc.query,
+            images=sent,
+            choices=list(doc.choices or []),
+            params={**params, "instruction": doc.instruction},
+        )
+
+    async def _cached(self, key: str, compute: Callable[[], Awaitable[dict]]) -> dict:
+        value = self._cache.get(key)
+        if value is None:
+            value = await compute()
+            self._cache.put(key, value)
+        return value
+
+    def _generate_job(self, doc: Doc) -> Job:
+        messages, sent = build_messages(doc)
+        params = {
+            "temperature": 0.0,
+            "max_tokens": doc.generation_size or self.settings.max_new_tokens,
+            "n": doc.num_samples,
+        }
+        if doc.stop_sequences:
+            params["stop"] = list(doc.stop_sequences)
+        key = self._key(doc, "generate", sent, params)
+
+        async def job(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
+            async def compute() -> dict:
+                response = await self._create(client, limit, doc, messages=messages, **params)
+                choices = sorted(response.choices, key=lambda c: c.index)
+                return {
+                    "texts": [c.message.content or "" for c in choices],
+                    "reasonings": [getattr(c.message, "reasoning_content", None) for c in choices],
+                    "finish_reasons": [c.finish_reason for c in choices],
+                    "system_fingerprint": response.system_fingerprint,
+                }
+
+            value = await self._cached(key, compute)
+            return ModelResponse(text=value["texts"], reasonings=value["reasonings"], input=doc.query)
+
+        return job
+
+    def _posterior_job(self, doc: Doc) -> Job:
+        letters = list(doc.choices)
+        if not letters or any(letter_of_token(c) != c for c in letters):
+            raise ValueError(f"{doc_label(doc)}: choices must be option letters, got {letters!r}")
+        messages, sent = build_messages(doc)
+        s = self.settings
+        lp_params = {"temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": s.top_logprobs}
+        sample_params = {"temperature": 1.0, "max_tokens": s.sample_max_tokens}
+
+        async def ask_logprobs(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> dict:
+            response = await self._create(client, limit, doc, messages=messages, **lp_params)
+            choice = response.choices[0]
+            content = choice.logprobs.content if choice.logprobs else None
+            top = [[t.token, t.logprob] for t in content[0].top_logprobs] if content and content[0].top_logprobs else None
+            return {"text": choice.message.content or "", "top_logprobs": top, "system_fingerprint": response.system_fingerprint}
+
+        async def ask_samples(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> dict:
+            texts: list[str] = []
+            while len(texts) < s.samples:  # servers that ignore ``n`` return fewer choices
+                response = await self._create(client, limit, doc, messages=messages, n=s.samples - len(texts), **sample_params)
+                if not response.choices:
+                    raise EndpointRequestError(f"{doc_label(doc)}: the endpoint returned no choices")
+                texts += [c.message.content or "" for c in sorted(response.choices, key=lambda c: c.index)]
+            return {"texts": texts[: s.samples], "system_fingerprint": response.system_fingerprint}
+
+        async def logprobs_or_none(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> dict | None:
+            """The top log-probabilities answer; None when the probe is refused with a 400 about logprobs."""
+            try:
+                return await self._cached(self._key(doc, "logprobs", sent, lp_params), lambda: ask_logprobs(client, limit))
+            except EndpointRequestError as exc:
+                if self._logprobs_available is None and rejects_logprobs(exc.__cause__):
+                    self._use_samples(f"refused log-probabilities ({describe(exc.__cause__)})")
+                    return None
+                raise
+
+        async def job(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
+            value = await logprobs_or_none(client, limit) if self._logprobs_available is not False else None
+            if value is not None:
+                if value["top_logprobs"] is not None:
+                    self._logprobs_available = True
+                    logprobs, listed = posterior_from_top_logprobs(value["top_logprobs"], letters)
+                    greedy = letter_of_token(value["text"])
+                    return PosteriorResponse(
+                        text=[value["text"]],
+                        logprobs=logprobs,
+                        argmax_logits_eq_gold=[letter == greedy for letter in letters],
+                        input=doc.query,
+                        posterior_method="logprobs",
+                        n_samples=1,
+                        unparseable_samples=0 if listed else 1,
+                    )
+                self._use_samples("returned no log-probabilities")
+            key = self._key(doc, "samples", sent, {**sample_params, "n": s.samples})
+            value = await self._cached(key, lambda: ask_samples(client, limit))
+            options = (doc.specific or {}).get("options")
+            answers = [extract_answer(text, options) for text in value["texts"]]
+            logprobs, unparseable = posterior_from_samples(answers, letters)
+            counts = [answers.count(letter) for letter in letters]
+            mode = [count == max(counts) and counts.count(count) == 1 and count > 0 for count in counts]
+            return PosteriorResponse(
+                text=value["texts"],
+                logprobs=logprobs,
+                argmax_logits_eq_gold=mode,
+                input=doc.query,
+                posterior_method="samples",
+                n_samples=len(value["texts"]),
+                unparseable_samples=unparseable,
+            )
+
+        return job

@@ -1,0 +1,618 @@
+"""A LightEval backend for transformers vision-language models, built for MEDSYN.
+
+What lighteval's own vision path (``VLMTransformersModel``) does not do, this does:
+images interleaved at their CE positions through the processor's chat template;
+the answer posterior from the log-probabilities of the option letters in one
+forward pass (no generation); a loud error when images are dropped or a prompt
+exceeds the context; a disk cache keyed by the model's content and the exact
+request, so an interrupted run resumes and a rebuilt model or changed dataset
+never reuses stale outputs.
+
+Use it with ``lighteval custom "model_name=PATH,batch_size=8" lighteval_tasks/transformers_vlm.py ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+import math
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from lighteval.models.abstract_model import LightevalModel, ModelConfig
+from lighteval.models.model_output import ModelResponse
+from lighteval.tasks.requests import Doc
+from PIL import Image
+from torch.profiler import record_function
+from tqdm.auto import tqdm
+from transformers import DynamicCache
+
+from medsyn.eval.backends.aligned_mlp import use_aligned_vision_mlp
+from medsyn.eval.backends.batching import padding_aware_chunks
+from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key, responses_dir
+from medsyn.eval.backends.packed_attention import use_packed_vision_attention
+from medsyn.eval.backends.prefix_sharing import identity_sequence, plan_prefix_sharing
+from medsyn.eval.prompts import interleave
+
+SHARED_PREFIX_MODELS = ("llava", "qwen2_5_vl")
+"""Model types whose prefix sharing is tested equal to the plain path (positions and masks they need are known)."""
+
+logger = logging.getLogger(__name__)
+
+
+class VLMConfig(ModelConfig):
+    """Settings of the transformers backend (lighteval's model-args syntax: ``model_name=...,batch_size=8``)."""
+
+    batch_size: int = 8
+    device: str = "auto"
+    dtype: str = "auto"
+    attn_implementation: str = "sdpa"
+    max_pixels: int | None = None
+    max_new_tokens: int | None = None
+    """Upper bound on generated tokens; by default each task's own generation size."""
+    response_cache_dir: str | None = None
+    """Default: $MEDSYN_CACHE/responses (~/.cache/medsyn/responses)."""
+    use_response_cache: bool = True
+    reuse_image_features: bool = True
+    """Encode each distinct image once and reuse its features across prompts (the ES conditions of a case)."""
+    share_prefix: bool = True
+    """Run the text a case's prompts share once, and each prompt only from where it differs (posteriors)."""
+    packed_vision_attention: bool = True
+    """Window attention of Qwen2.5-VL's vision tower in one SDPA call per window size, not one per window."""
+    aligned_vision_mlp: bool = True
+    """Vision MLPs of an unaligned width (Qwen2.5-VL: 3,420) run zero-padded to a multiple of 8 (the same function)."""
+    image_feature_cache_mb: int = 4096
+
+    @classmethod
+    def from_model_name(cls, model_name: str) -> "VLMConfig":
+        """Parse ``model_name`` as lighteval passes it: a bare path/id, or ``model_name=...,key=value``."""
+        return cls.from_args(model_name) if "=" in model_name else cls(model_name=model_name)
+
+
+class ImageTokenMismatch(ValueError):
+    """The model's prompt does not carry one image slot per image shown (images would be dropped)."""
+
+
+def model_fingerprint(path: str | Path) -> str:
+    """A content fingerprint of a local model folder (config, processor, weights).
+
+    Files up to 64 MiB are hashed whole; larger weight files by size plus their first and
+    last MiB, which changes whenever a model is rebuilt or re-trained. A Hub id is fingerprinted
+    by its resolved snapshot folder.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        from huggingface_hub import snapshot_download
+
+        folder = Path(snapshot_download(str(path)))
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(file.relative_to(folder)).encode())
+        size = file.stat().st_size
+        digest.update(str(size).encode())
+        with open(file, "rb") as f:
+            if size <= 64 * 2**20:
+                digest.update(f.read())
+            else:
+                digest.update(f.read(2**20))
+                f.seek(size - 2**20)
+                digest.update(f.read())
+    return digest.hexdigest()
+
+
+def fit_to_budget(image: Image.Image, max_pixels: int | None) -> Image.Image:
+    """Downscale ``image`` (keeping its aspect ratio) so that it has at most ``max_pixels`` pixels."""
+    image = image.convert("RGB")
+    if max_pixels is None or image.width * image.height <= max_pixels:
+        return image
+    scale = math.sqrt(max_pixels / (image.width * image.height))
+    size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+class MedsynVLM(LightevalModel):
+    """Transformers image-text-to-text models with interleaved images and option log-probabilities."""
+
+    def __init__(self, config: ModelConfig, model=None, processor=None) -> None:
+        """Load the model and processor from ``config.model_name``, or use the ``model``/``processor`` given
+        (already on their device; ``model_name`` then names a folder with their config and processor)."""
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.config = config if isinstance(config, VLMConfig) else VLMConfig.from_model_name(config.model_name)
+        path = self.config.model_name
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if self.config.device == "auto" else self.config.device
+        )
+        dtype = self.config.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        self.processor = processor or AutoProcessor.from_pretrained(path)
+        self.processor.tokenizer.padding_side = "left"
+        self.model = model or AutoModelForImageTextToText.from_pretrained(
+            path, dtype=getattr(torch, dtype), attn_implementation=self.config.attn_implementation
+        ).to(self.device)
+        self.model.eval()
+        self.fingerprint = model_fingerprint(path) if model is None else _weights_fingerprint(self.model)
+        self.identity = {"backend": "transformers", "model": self.fingerprint, "max_pixels": self.config.max_pixels}
+        self._cache = ResponseCache(self.config.response_cache_dir or responses_dir(), Path(path).name or "model")
+        self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
+            self.model.config, "image_token_index", None
+        )
+        self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0, "lm_token_slots": 0}
+        self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
+        self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
+        self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
+        self.share_prefix = (
+            self.fast_path
+            and self.config.share_prefix
+            and self.model.config.model_type in SHARED_PREFIX_MODELS
+            and _accepts(self.model.forward, "cache")
+        )
+        if self.config.packed_vision_attention:
+            use_packed_vision_attention(self.model)
+        if self.config.aligned_vision_mlp:
+            use_aligned_vision_mlp(self.model)
+
+    # --- LightevalModel interface -------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        return self.processor.tokenizer
+
+    @property
+    def add_special_tokens(self) -> bool:
+        return False
+
+    @property
+    def max_length(self) -> int:
+        text_config = getattr(self.model.config, "text_config", self.model.config)
+        return int(getattr(text_config, "max_position_embeddings", 0) or self.processor.tokenizer.model_max_length)
+
+    def greedy_until(self, docs: list[Doc]) -> list[ModelResponse]:
+        """Greedy generation for each doc (FDx and DDx free text)."""
+        return self._run(docs, "generate", self._generate_batch)
+
+    def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
+        """The answer posterior over ``doc.choices`` (option letters) from one forward pass per prompt."""
+        return self._run(docs, "posterior", self._posterior_batch)
+
+    def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
+        raise NotImplementedError("MEDSYN tasks need no rolling log-likelihood")
+
+    # --- batching, caching -------------------------------------------------------------
+
+    def _run(self, docs: list[Doc], kind: str, compute) -> list[ModelResponse]:
+        use_cache = self.config.use_response_cache
+        keys = [self._key(doc, kind) for doc in docs] if use_cache else []  # hashing every image costs time
+        results: list[dict | None] = [self._cache.get(k) for k in keys] if use_cache else [None] * len(docs)
+        todo = [i for i, r in enumerate(results) if r is None]
+        self.stats["cache_hits"] += len(docs) - len(todo)
+        bar = tqdm(total=len(todo), desc=f"medsyn {kind}", disable=not todo, leave=False)
+        for batch in self._batches(docs, todo, kind):
+            for i, value in zip(batch, compute([docs[i] for i in batch])):
+                results[i] = value
+                if use_cache:
+                    self._cache.put(keys[i], value)
+            self.stats["computed"] += len(batch)
+            bar.update(len(batch))
+        bar.close()
+        return [self._response(doc, kind, r) for doc, r in zip(docs, results)]
+
+    def _batches(self, docs: list[Doc], todo: list[int], kind: str) -> Iterator[list[int]]:
+        """Longest first: similar lengths share a batch (little padding), and an out-of-memory error shows at once.
+        With prefix sharing a case's prompts stay in one batch (groups are packed up to the batch size)."""
+        todo = sorted(todo, key=lambda i: -self._approx_length(docs[i]))
+        if kind != "posterior" or not self.share_prefix:
+            yield from _chunks(todo, self.config.batch_size)
+            return
+        groups: dict[Any, list[int]] = {}
+        for i in todo:
+            groups.setdefault(_group_key(docs[i], i), []).append(i)
+        batch: list[int] = []
+        for members in groups.values():
+            if batch and len(batch) + len(members) > self.config.batch_size:
+                yield batch
+                batch = []
+            batch.extend(members)
+        if batch:
+            yield batch
+
+    def _key(self, doc: Doc, kind: str) -> str:
+        params = {"max_new_tokens": self._max_new_tokens(doc), "stop": list(doc.stop_sequences or [])} if kind == "generate" else {}
+        return request_key(
+            model=self.identity, kind=kind, query=doc.query, images=doc.images or [], choices=doc.choices or [], params=params
+        )
+
+    def _max_new_tokens(self, doc: Doc) -> int:
+        limits = [n for n in (doc.generation_size, self.config.max_new_tokens) if n]
+        return min(limits) if limits else 512
+
+    @staticmethod
+    def _approx_length(doc: Doc) -> int:
+        return len(doc.query) + 1000 * len(doc.images or [])
+
+    def _response(self, doc: Doc, kind: str, value: dict) -> ModelResponse:
+        if kind == "generate":
+            return ModelResponse(input=doc.query, text=[value["text"]], input_tokens=[], output_tokens=[[]])
+        logprobs = value["logprobs"]
+        best = max(range(len(logprobs)), key=logprobs.__getitem__)
+        gold = doc.gold_index if isinstance(doc.gold_index, list) else [doc.gold_index]
+        return ModelResponse(
+            input=doc.query,
+            logprobs=logprobs,
+            argmax_logits_eq_gold=[best in gold],
+            input_tokens=[],
+            output_tokens=[[] for _ in logprobs],
+        )
+
+    # --- the model -----------------------------------------------------------------------
+
+    def encode(self, docs: Sequence[Doc], reuse_images: bool = False) -> dict[str, Any]:
+        """Chat-templated, interleaved, left-padded model inputs for ``docs``, with the checks of DESIGN §5.
+
+        With ``reuse_images`` each distinct image is preprocessed and encoded once (then cached), and the
+        inputs carry its features (``mm_encoder_outputs``) instead of pixels.
+        """
+        texts, images = self._prompts(docs)
+        flat = [img for doc_images in images for img in doc_images]
+        if reuse_images and flat:
+            _, entries = self._image_entries(flat)
+            inputs = self._tokenize_expanded(texts, entries)
+            inputs["mm_encoder_outputs"] = _features_input([f for f, _ in entries])
+        else:
+            flat = [fit_to_budget(img, self.config.max_pixels) for img in flat]
+            inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
+        self._check(docs, images, inputs)
+        if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
+            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+    def _prompts(self, docs: Sequence[Doc]) -> tuple[list[str], list[list[Image.Image]]]:
+        """The chat-templated text of each doc (one image slot per image, at its CE) and its images (before the budget)."""
+        texts, images = [], []
+        for doc in docs:
+            doc_images = list(doc.images or [])
+            try:
+                parts = interleave(doc.query, doc_images)
+            except ValueError as exc:
+                raise ImageTokenMismatch(f"{_doc_name(doc)}: {exc}") from None
+            content = [{"type": "image"} if isinstance(p, Image.Image) else {"type": "text", "text": p} for p in parts]
+            texts.append(
+                self.processor.apply_chat_template(
+                    [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+                )
+            )
+            images.append(doc_images)
+        return texts, images
+
+    def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[tuple[torch.Tensor, torch.Tensor | None]]]:
+        """Digests and (features, grid) of ``images``; images not in the feature cache are fitted to the pixel
+        budget and go through the vision tower once."""
+        digests: dict[int, str] = {}  # the conditions of a case often hold the same image objects
+        keys = [digests[id(img)] if id(img) in digests else digests.setdefault(id(img), image_digest(img)) for img in images]
+        new = {key: fit_to_budget(img, self.config.max_pixels) for key, img in zip(keys, images) if key not in self.features}
+        if new:
+            self._encode_images(new)
+        self.stats["images_encoded"] += len(new)
+        self.stats["images_reused"] += len(keys) - len(new)
+        return keys, [self.features.get(key) for key in keys]
+
+    def _tokenize_expanded(self, texts: list[str], entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, Any]:
+        """Tokenize ``texts`` (left-padded) with each image slot expanded to its image's feature count.
+
+        The slot token is special (split out before the text is tokenized), so expanding it among the ids
+        gives the ids of the expanded text, without tokenizing thousands of placeholder tokens.
+        """
+        tokenizer = self.processor.tokenizer
+        slot = tokenizer.convert_tokens_to_ids(self.processor.image_token)
+        counts = np.array([features.shape[0] for features, _ in entries], dtype=np.int64)
+        rows, used = [], 0
+        for ids in tokenizer(texts)["input_ids"]:
+            ids = np.asarray(ids, dtype=np.int64)
+            repeats = np.ones(len(ids), dtype=np.int64)
+            slots = np.flatnonzero(ids == slot)
+            if used + len(slots) > len(counts):
+                raise ImageTokenMismatch(f"{len(texts)} prompts: {len(counts)} images given, more image slots in the text")
+            repeats[slots] = counts[used : used + len(slots)]
+            used += len(slots)
+            rows.append(torch.from_numpy(np.repeat(ids, repeats)))
+        if used != len(counts):
+            raise ImageTokenMismatch(f"{len(texts)} prompts: {len(counts)} images given, {used} image slots in the text")
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), tokenizer.pad_token_id or 0, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):  # left padding, as the processor pads
+            input_ids[r, width - len(row) :] = row
+            attention_mask[r, width - len(row) :] = 1
+        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if entries and entries[0][1] is not None:
+            inputs["image_grid_thw"] = torch.stack([grid for _, grid in entries])
+        if getattr(self.processor, "return_mm_token_type_ids", False):
+            inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids(inputs["input_ids"].tolist()))
+        return inputs
+
+    @torch.inference_mode()
+    def _encode_images(self, images: dict[str, Image.Image]) -> None:
+        """Run the image processor and the vision tower once on ``images`` (by digest) and cache the features."""
+        # device: torchvision-backed processors then resize and normalize on the GPU rather than the CPU
+        with record_function("medsyn.image_processor"):  # named regions for torch.profiler tables
+            processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt", device=self.device)
+        kwargs = {"pixel_values": processed["pixel_values"].to(self.device, self.model.dtype)}
+        grids = processed.get("image_grid_thw")
+        if grids is not None:
+            grids = grids.cpu()  # positions are computed on the host
+            kwargs["image_grid_thw"] = grids.to(self.device)
+        for name in ("vision_feature_layer", "vision_feature_select_strategy"):
+            if _accepts(self.model.model.get_image_features, name):
+                kwargs[name] = getattr(self.model.config, name)
+        with record_function("medsyn.vision_tower"):
+            encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
+        for i, (key, features) in enumerate(zip(images, encoded)):
+            self.features.put(key, (features, None if grids is None else grids[i]))
+
+    def _check(self, docs: Sequence[Doc], images: list[list[Image.Image]], inputs) -> None:
+        n_tokens = inputs["attention_mask"].sum(-1)
+        for row, doc in enumerate(docs):
+            if int(n_tokens[row]) >= self.max_length:
+                raise ValueError(
+                    f"{_doc_name(doc)}: prompt of {int(n_tokens[row])} tokens exceeds the model's context of "
+                    f"{self.max_length}; lower max_pixels or use a model with a longer context"
+                )
+            if self.image_token_id is None:
+                continue
+            shown = int((inputs["input_ids"][row] == self.image_token_id).sum())
+            if images[row] and shown == 0 or not images[row] and shown:
+                raise ImageTokenMismatch(
+                    f"{_doc_name(doc)}: {len(images[row])} images given but the prompt has {shown} image tokens"
+                )
+        if "pixel_values" in inputs and self.image_token_id is not None:
+            expected = sum(len(imgs) for imgs in images)
+            got = _count_images(inputs)
+            if got is not None and got != expected:
+                raise ImageTokenMismatch(f"{len(docs)} prompts: {expected} images given, {got} reached the model")
+
+    @torch.inference_mode()
+    def _generate_batch(self, docs: list[Doc]) -> list[dict]:
+        inputs = self.encode(docs)
+        inputs.pop("position_ids", None)  # generate derives positions from the attention mask
+        max_new = max(self._max_new_tokens(doc) for doc in docs)
+        out = self.model.generate(**inputs, max_new_tokens=max_new, do_sample=False)
+        new_tokens = out[:, inputs["input_ids"].shape[1] :]
+        values = []
+        for doc, tokens in zip(docs, new_tokens):
+            text = self.processor.tokenizer.decode(tokens[: self._max_new_tokens(doc)], skip_special_tokens=True)
+            for stop in doc.stop_sequences or []:
+                if stop and stop in text:
+                    text = text[: text.index(stop)]
+            values.append({"text": text})
+        return values
+
+    @torch.inference_mode()
+    def _posterior_batch(self, docs: list[Doc]) -> list[dict]:
+        if self.share_prefix:
+            logits = self._shared_prefix_logits(docs)
+        else:
+            inputs = self.encode(docs, reuse_images=self.fast_path)
+            self.stats["lm_tokens"] += int(inputs["attention_mask"].sum())
+            self.stats["lm_token_slots"] += inputs["attention_mask"].numel()
+            logits = self.model(**inputs, logits_to_keep=1).logits[:, -1, :]
+        logp = torch.log_softmax(logits.double(), dim=-1)
+        values = []
+        for row, doc in enumerate(docs):
+            letter_logp = torch.stack([torch.logsumexp(logp[row, ids], 0) for ids in self.letter_token_ids(doc.choices)])
+            posterior = torch.log_softmax(letter_logp, dim=0)
+            values.append({"logprobs": posterior.tolist()})
+        return values
+
+    def _shared_prefix_logits(self, docs: list[Doc]) -> torch.Tensor:
+        """Next-token logits after each prompt, with the prefix a case's prompts share computed once.
+
+        Each group's anchor runs in full and keeps its key/value cache; each other prompt runs only
+        its own suffix, right-padded, over the anchor's cache masked to the prefix they share
+        (:mod:`.prefix_sharing`). Positions are those of the whole prompt.
+        """
+        texts, images = self._prompts(docs)
+        keys, entries = self._image_entries([img for doc_images in images for img in doc_images])
+        inputs = self._tokenize_expanded(texts, entries)
+        self._check(docs, images, inputs)
+        ids = [row[mask.bool()] for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
+        codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
+        bounds = np.cumsum([0] + [len(doc_images) for doc_images in images])
+        doc_images = [range(bounds[i], bounds[i + 1]) for i in range(len(docs))]
+        identities = [
+            identity_sequence(ids[i].tolist(), self.image_token_id, [codes[keys[j]] for j in doc_images[i]])
+            for i in range(len(docs))
+        ]
+        anchors, members = plan_prefix_sharing(identities, [_group_key(doc, i) for i, doc in enumerate(docs)])
+        features = [[entries[j][0] for j in doc_images[i]] for i in range(len(docs))]
+        grids = [[entries[j][1] for j in doc_images[i]] for i in range(len(docs))]
+        positions = {a: self._positions(ids[a], grids[a]) for a in anchors}
+        logits: list[torch.Tensor | None] = [None] * len(docs)
+
+        anchor_logits, cache = self._forward_rows(
+            [ids[a] for a in anchors], [positions[a] for a in anchors], [f for a in anchors for f in features[a]], keep_cache=bool(members)
+        )
+        for row, a in enumerate(anchors):
+            logits[a] = anchor_logits[row]
+        self.stats["lm_tokens"] += sum(len(ids[a]) for a in anchors)
+        anchor_row = {a: row for row, a in enumerate(anchors)}
+        layers = [(layer.keys, layer.values) for layer in cache.layers] if members else []
+        suffix_lengths = [len(ids[i]) - shared for i, _, shared in members]
+        for rows_of_chunk in padding_aware_chunks(suffix_lengths, self.config.batch_size):
+            chunk = [members[r] for r in rows_of_chunk]
+            past = max(shared for _, _, shared in chunk)
+            rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)
+            past_cache = DynamicCache((k[rows, :, :past], v[rows, :, :past]) for k, v in layers)  # a layer at a time: one copy in memory
+            past_mask = (torch.arange(past)[None, :] < torch.tensor([shared for _, _, shared in chunk])[:, None]).long()
+            suffixes = [self._suffix(ids[i], features[i], grids[i], shared, positions[a]) for i, a, shared in chunk]
+            member_logits, _ = self._forward_rows(
+                [suffix_ids for suffix_ids, _, _ in suffixes],
+                [suffix_positions for _, suffix_positions, _ in suffixes],
+                [f for _, _, suffix_features in suffixes for f in suffix_features],
+                past=past_cache,
+                past_mask=past_mask,
+            )
+            for row, (i, _, shared) in enumerate(chunk):
+                logits[i] = member_logits[row]
+                self.stats["lm_tokens"] += len(ids[i]) - shared
+                self.stats["lm_tokens_shared"] += shared
+        return torch.stack(logits)
+
+    def _suffix(
+        self, ids: torch.Tensor, features: list[torch.Tensor], grids: list[torch.Tensor | None], shared: int, anchor_positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """The ids, positions and image features of a prompt after its first ``shared`` tokens.
+
+        The images after the prefix are whole (image codes differ per image, so a prefix never ends inside
+        one). Positions continue from the prefix, whose positions are the anchor's: every position scheme
+        here (0..n-1, Qwen's 3-axis one) continues at the prefix's largest position + 1.
+        """
+        starts = _image_starts(ids, self.image_token_id, features)
+        kept = [k for k, start in enumerate(starts) if start >= shared]
+        offset = int(anchor_positions[:, :shared].max()) + 1 if shared else 0
+        positions = self._positions(ids[shared:], [grids[k] for k in kept]) + offset
+        return ids[shared:], positions, [features[k] for k in kept]
+
+    def _positions(self, ids: torch.Tensor, grids: list[torch.Tensor | None]) -> torch.Tensor:
+        """Position ids of a token sequence from 0, (axes, tokens): Qwen's 3-axis rotary positions, else 0..n-1."""
+        rope_index = getattr(self.model.model, "get_rope_index", None)
+        if rope_index is None:
+            return torch.arange(len(ids))[None]
+        types = (ids == self.image_token_id).int()[None]
+        grid = torch.stack(grids) if grids else None
+        return rope_index(ids[None], mm_token_type_ids=types, image_grid_thw=grid)[0][:, 0]
+
+    def _forward_rows(
+        self,
+        ids: list[torch.Tensor],
+        positions: list[torch.Tensor],
+        features: list[torch.Tensor],
+        past: Any = None,
+        past_mask: torch.Tensor | None = None,
+        keep_cache: bool = False,
+    ) -> tuple[torch.Tensor, Any]:
+        """Right-padded rows (after ``past`` where given); the logits after each row's last token, and the cache."""
+        batch, width = len(ids), max(len(x) for x in ids)
+        input_ids = torch.full((batch, width), self.processor.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros((batch, width), dtype=torch.long)
+        position_ids = torch.zeros((positions[0].shape[0], batch, width), dtype=torch.long)
+        for row, (x, p) in enumerate(zip(ids, positions)):
+            input_ids[row, : len(x)], mask[row, : len(x)], position_ids[:, row, : len(x)] = x, 1, p
+        self.stats["lm_token_slots"] += batch * width
+        last = torch.tensor([len(x) - 1 for x in ids])
+        keep = torch.unique(last)
+        kwargs: dict[str, Any] = {
+            "input_ids": input_ids.to(self.device),
+            "attention_mask": (mask if past_mask is None else torch.cat([past_mask, mask], dim=1)).to(self.device),
+            "position_ids": (position_ids[0] if position_ids.shape[0] == 1 else position_ids).to(self.device),
+            "use_cache": keep_cache,
+            "logits_to_keep": keep.to(self.device),
+        }
+        if past is not None:
+            kwargs["cache"] = past
+        if features:
+            kwargs["mm_encoder_outputs"] = _features_input(features)
+        with record_function("medsyn.language_model"):
+            out = self.model(**kwargs)
+        logits = out.logits[torch.arange(batch, device=self.device), torch.searchsorted(keep, last).to(self.device)]
+        return logits, out.cache if keep_cache else None
+
+    def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
+        """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
+        key = tuple(letters)
+        if key not in self._letter_ids:
+            self._letter_ids[key] = self._letter_token_ids(key)
+        return self._letter_ids[key]
+
+    def _letter_token_ids(self, letters: tuple[str, ...]) -> list[torch.Tensor]:
+        tokenizer = self.processor.tokenizer
+        ids = []
+        for letter in letters:
+            variants = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (letter, f" {letter}")}
+            ids.append(sorted(variants))
+        flat = [i for group in ids for i in group]
+        if len(flat) != len(set(flat)):
+            raise ValueError(f"option letters {list(letters)} share a first token in this tokenizer")
+        return [torch.tensor(group, device=self.device) for group in ids]
+
+
+class ImageFeatureCache:
+    """Vision-tower outputs by image digest, least recently used dropped beyond ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        from collections import OrderedDict
+
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._items: "OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]]" = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        self._items.move_to_end(key)
+        return self._items[key]
+
+    def put(self, key: str, value: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        """Store (features, grid or None) for an image."""
+        self._items[key] = value
+        self.bytes += value[0].numel() * value[0].element_size()
+        while self.bytes > self.max_bytes and len(self._items) > 1:
+            _, (old, _) = self._items.popitem(last=False)
+            self.bytes -= old.numel() * old.element_size()
+
+
+def _weights_fingerprint(model) -> str:
+    """A fingerprint of an in-memory model: a sample of every parameter's values (random models differ)."""
+    digest = hashlib.sha256(model.config.to_json_string().encode())
+    for name, parameter in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(parameter.detach().flatten()[:64].float().cpu().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _accepts(function, name: str) -> bool:
+    return name in inspect.signature(function).parameters
+
+
+def _count_images(inputs) -> int | None:
+    """How many images the processor passed on (None when the processor's layout is unknown)."""
+    if "image_grid_thw" in inputs:
+        return int(inputs["image_grid_thw"].shape[0])
+    pixel_values = inputs["pixel_values"]
+    return int(pixel_values.shape[0]) if pixel_values.dim() == 4 else None
+
+
+def _features_input(features: list[torch.Tensor]) -> dict[str, Any]:
+    """Precomputed image features as the models' ``mm_encoder_outputs`` argument."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    return {"image": BaseModelOutputWithPooling(pooler_output=tuple(features))}
+
+
+def _image_starts(ids: torch.Tensor, image_token_id: int, features: list[torch.Tensor]) -> list[int]:
+    """For each image of a prompt, the position of its first placeholder token."""
+    if not features:
+        return []
+    starts = torch.nonzero(ids == image_token_id).flatten()
+    offsets = np.cumsum([0] + [f.shape[0] for f in features[:-1]])
+    return [int(starts[o]) for o in offsets]
+
+
+def _group_key(doc: Doc, index: int) -> Any:
+    """Prompts that may share a prefix: those of one case."""
+    case_id = (doc.specific or {}).get("case_id")
+    return ("case", case_id) if case_id is not None else ("doc", index)
+
+
+def _doc_name(doc: Doc) -> str:
+    specific = doc.specific or {}
+    return f"{specific.get('case_id', doc.id)} [{specific.get('condition', '?')}]"
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
