@@ -138,3 +138,26 @@ def test_fast_path_posteriors_equal_the_plain_path(qwen, docs, batch_size: int) 
     assert fast.stats["lm_tokens"] + fast.stats["lm_tokens_shared"] == plain.stats["lm_tokens"]
     assert fast.stats["lm_tokens"] < 0.7 * plain.stats["lm_tokens"]
     assert fast.stats["images_encoded"] == len({d.images[i].tobytes() for d in docs for i in range(len(d.images))})
+
+
+def test_an_mlp_that_computes_something_else_stays_stock_with_one_log_line(qwen, monkeypatch, caplog) -> None:
+    _, model, _ = qwen
+    stock_vision_mlp(model)
+    mlp_class = type(model.model.visual.blocks[0].mlp)
+    stock_forward = mlp_class.forward
+    monkeypatch.setattr(mlp_class, "forward", lambda self, x: stock_forward(self, x) + 1.0)  # as if a release changed it
+    with caplog.at_level("WARNING", logger="medsyn.eval.backends.aligned_mlp"):
+        assert use_aligned_vision_mlp(model) == 0
+    assert "forward" not in vars(model.model.visual.blocks[0].mlp)
+    assert "aligned vision MLP off" in caplog.text
+
+
+def test_prefix_sharing_needs_the_rope_index_it_calls(qwen, monkeypatch, caplog) -> None:
+    from medsyn.eval.backends import transformers_vlm
+
+    _, model, _ = qwen
+    monkeypatch.setattr(model.model, "get_rope_index", lambda input_ids, image_grid_thw=None: None)  # a changed signature
+    with caplog.at_level("WARNING", logger="medsyn.eval.backends.transformers_vlm"):
+        assert not transformers_vlm._prefix_sharing_supported(model)
+    assert "get_rope_index(mm_token_type_ids=...)" in caplog.text
+    assert not _backend(qwen, batch_size=4).share_prefix

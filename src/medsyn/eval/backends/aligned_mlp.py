@@ -6,16 +6,21 @@ slower ones (they took 40 % of the 7B tower's GPU time on an H100, ``benchmarks/
 runs with copies of its weights padded by zero units to 3,424 (gate and up stacked into one product). The
 result is the same function: a padded unit's up projection is 0, so its product with the gate is 0, and
 down_proj's padded columns are 0. The copies follow the weights' device and dtype (rebuilt after
-``model.float()``); weights changed in place afterwards are not seen.
+``model.float()``); weights changed in place afterwards are not seen. Before switching, one MLP runs both ways
+on a small random input: a tower whose MLP no longer computes ``down(act(gate(x)) * up(x))`` stays stock, with a log line.
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 import torch.nn.functional as F
 
 ALIGN = 8
 """Units of padding: 8 bf16 (or float16) values make the 16 bytes cuBLAS's fast kernels need."""
+
+logger = logging.getLogger(__name__)
 
 
 def use_aligned_vision_mlp(model: torch.nn.Module) -> int:
@@ -29,6 +34,9 @@ def use_aligned_vision_mlp(model: torch.nn.Module) -> int:
     switched = 0
     for module in vision.modules():
         if _is_unaligned_gated_mlp(module) and "forward" not in vars(module):
+            if switched == 0 and (reason := _self_check(module)) is not None:
+                logger.warning("aligned vision MLP off, the stock MLPs run: %s", reason)
+                return 0
             module.forward = _AlignedForward(module)
             switched += 1
     return switched
@@ -40,6 +48,17 @@ def stock_vision_mlp(model: torch.nn.Module) -> None:
     for module in vision.modules() if vision is not None else []:
         if isinstance(vars(module).get("forward"), _AlignedForward):
             del module.forward
+
+
+@torch.no_grad()
+def _self_check(module: torch.nn.Module) -> str | None:
+    """Run one MLP stock and padded on a small random input; why they differ (a release changed the MLP), or None."""
+    weight = module.gate_proj.weight
+    hidden = torch.randn(4, module.gate_proj.in_features, generator=torch.Generator().manual_seed(0)).to(weight.device, weight.dtype)
+    stock, aligned = type(module).forward(module, hidden).float(), _AlignedForward(module)(hidden).float()
+    tolerance = 1e-4 if weight.dtype in (torch.float32, torch.float64) else 3e-2
+    error = (stock - aligned).abs().max().item() / max(stock.abs().max().item(), 1e-6)
+    return None if error <= tolerance else f"self-check: the padded MLP differs from the stock one by {error:.2e} (relative)"
 
 
 def _is_unaligned_gated_mlp(module: torch.nn.Module) -> bool:

@@ -149,7 +149,7 @@ class MedsynVLM(LightevalModel):
             self.fast_path
             and self.config.share_prefix
             and self.model.config.model_type in SHARED_PREFIX_MODELS
-            and _accepts(self.model.forward, "cache")
+            and _prefix_sharing_supported(self.model)
         )
         if self.config.packed_vision_attention:
             use_packed_vision_attention(self.model)
@@ -576,6 +576,18 @@ def _weights_fingerprint(model) -> str:
 
 def _accepts(function, name: str) -> bool:
     return name in inspect.signature(function).parameters
+
+
+def _prefix_sharing_supported(model) -> bool:
+    """Whether the installed transformers still offers what prefix sharing relies on: a ``cache`` argument, and
+    for 3-axis rotary models a ``get_rope_index(input_ids, mm_token_type_ids=, image_grid_thw=)``; if not, one log line."""
+    missing = [] if _accepts(model.forward, "cache") else ["forward(cache=...)"]
+    rope_index = getattr(model.model, "get_rope_index", None)
+    if rope_index is not None:
+        missing += [f"get_rope_index({name}=...)" for name in ("mm_token_type_ids", "image_grid_thw") if not _accepts(rope_index, name)]
+    if missing:
+        logger.warning("prefix sharing off, each prompt runs whole: this transformers lacks %s", ", ".join(missing))
+    return not missing
 
 
 def _count_images(inputs) -> int | None:
