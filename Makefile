@@ -61,12 +61,17 @@ system-deps:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
-# The newest releases the ranges of pyproject.toml admit, in a separate environment, ignoring the lock.
+# The newest releases the ranges of pyproject.toml admit, in a separate environment, ignoring the lock. torch is
+# resolved in the same pip call as the rest: installed first, its newest dependencies (fsspec) would conflict with
+# lighteval's and send pip backtracking through every inspect-ai release.
+TORCH_SPEC = $$(command -v nvidia-smi >/dev/null 2>&1 && echo "$(TORCH_GPU)" || echo "$(TORCH_CPU)")
 test-latest: system-deps
 	rm -rf .venv-latest
-	$(call install_torch,.venv-latest)
-	@echo "==> [2/3] medsyn with the dev extra, newest releases (no lock; a new environment resolves the newest admitted)"
-	.venv-latest/bin/pip install $(PIP_FLAGS) -e ".[dev]"
+	@echo "==> [1/3] .venv-latest: virtual environment"
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25"
+	@echo "==> [2/3] torch and medsyn with the dev extra, newest releases (no lock)"
+	.venv-latest/bin/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev]"
 	.venv-latest/bin/pip list --format=freeze | grep -iE '^(transformers|lighteval|datasets|evaluate|huggingface.hub|accelerate|tokenizers|torch)=='
 	@echo "==> [3/3] the tests that touch library internals"
 	.venv-latest/bin/python -m pytest -q $(LATEST_TESTS)
@@ -74,8 +79,9 @@ test-latest: system-deps
 # Re-resolve every dependency at its newest admitted release and write the lock (torch is installed apart).
 lock:
 	rm -rf .venv-lock
-	$(call install_torch,.venv-lock)
-	.venv-lock/bin/pip install $(PIP_FLAGS) -e ".[dev,sample]"
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25"
+	.venv-lock/bin/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev,sample]"
 	@mkdir -p $(dir $(LOCK))
 	{ echo "# Exact versions tested together (make test, make demo). Refresh: make lock, then make test and make test-latest."; \
 	  echo "# torch is installed first and apart (Makefile: TORCH_CPU / TORCH_GPU), so it is not listed."; \

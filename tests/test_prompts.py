@@ -74,7 +74,7 @@ def test_prompt_version_changes_with_the_snapshots(rows: dict) -> None:
     assert len(set(PROMPT_SNAPSHOT_DIGESTS.values())) == len(PROMPT_SNAPSHOT_DIGESTS), "two versions, one digest"
     digest, new = snapshot_digest(SNAPSHOTS), PROMPT_VERSION + 1
     assert PROMPT_SNAPSHOT_DIGESTS[PROMPT_VERSION] == digest, (
-        f"the prompt snapshots changed but PROMPT_VERSION is still {PROMPT_VERSION}: in src/medsyn/prompts.py set "
+        f"the prompt snapshots changed but PROMPT_VERSION is still {PROMPT_VERSION}: in src/medsyn/eval/prompts.py set "
         f"PROMPT_VERSION = {new} and add {new}: \"{digest}\" to PROMPT_SNAPSHOT_DIGESTS (and a changelog line to "
         "lighteval_tasks/README.md)"
     )
