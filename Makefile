@@ -61,9 +61,8 @@ system-deps:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; }
 
-# The newest releases the ranges of pyproject.toml admit, in a separate environment, ignoring the lock. torch is
-# resolved in the same pip call as the rest: installed first, its newest dependencies (fsspec) would conflict with
-# lighteval's and send pip backtracking through every inspect-ai release.
+# The newest releases the ranges of pyproject.toml admit, in a separate environment, ignoring the lock; torch is
+# resolved in the same pip call as the rest, and requirements/resolver-hints.txt spares pip a long backtrack.
 TORCH_SPEC = $$(command -v nvidia-smi >/dev/null 2>&1 && echo "$(TORCH_GPU)" || echo "$(TORCH_CPU)")
 test-latest: system-deps
 	rm -rf .venv-latest
@@ -71,7 +70,7 @@ test-latest: system-deps
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25"
 	@echo "==> [2/3] torch and medsyn with the dev extra, newest releases (no lock)"
-	.venv-latest/bin/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev]"
+	.venv-latest/bin/pip install $(PIP_FLAGS) -c requirements/resolver-hints.txt "$(TORCH_SPEC)" -e ".[dev]"
 	.venv-latest/bin/pip list --format=freeze | grep -iE '^(transformers|lighteval|datasets|evaluate|huggingface.hub|accelerate|tokenizers|torch)=='
 	@echo "==> [3/3] the tests that touch library internals"
 	.venv-latest/bin/python -m pytest -q $(LATEST_TESTS)
@@ -81,7 +80,7 @@ lock:
 	rm -rf .venv-lock
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25"
-	.venv-lock/bin/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev,sample]"
+	.venv-lock/bin/pip install $(PIP_FLAGS) -c requirements/resolver-hints.txt "$(TORCH_SPEC)" -e ".[dev,sample]"
 	@mkdir -p $(dir $(LOCK))
 	{ echo "# Exact versions tested together (make test, make demo). Refresh: make lock, then make test and make test-latest."; \
 	  echo "# torch is installed first and apart (Makefile: TORCH_CPU / TORCH_GPU), so it is not listed."; \
