@@ -47,6 +47,13 @@ CASES = [
     ("DDx: pneumonia, PE", ["pneumonia", "PE"]),
     ("", []),
     (["  Pneumonia ", "", "Empyema"], ["Pneumonia", "Empyema"]),
+    # qualifiers are part of the diagnosis (issue 18); a reason after "because" / "given" is not
+    ("1. Pneumonia due to Streptococcus pneumoniae\n2. Heart failure with reduced ejection fraction",
+     ["Pneumonia due to Streptococcus pneumoniae", "Heart failure with reduced ejection fraction"]),
+    ("Hypercalcemia secondary to sarcoidosis; Lupus given the rash; PE because of the D-dimer",
+     ["Hypercalcemia secondary to sarcoidosis", "Lupus", "PE"]),
+    ("- Kawasaki disease (less likely (no rash))", ["Kawasaki disease (less likely (no rash))"]),  # nested: not a note
+    ("1.   Acute   MI\n\n\n\n2.\tPE", ["Acute MI", "PE"]),  # whitespace runs collapsed
 ]
 
 

@@ -211,3 +211,10 @@ def test_agreement_with_labelled_set() -> None:
                f"recall {tp / (tp + fn):.1%}", f"{sum(a == b for a, b in held)}/{len(held)}"]
     for figure in figures:
         assert figure.replace("%", " %") in card, f"update the figures in the metric card: {figure}"
+
+
+def test_unreadable_item_is_a_judge_failure_not_a_miss() -> None:
+    """An item of symbols only, or in a script the judge cannot read, fails the case (issue 18)."""
+    result = score_ddx(["1. Pneumonia\n2. ???", "1. пневмония", "1. Pneumonia\n2. Unspecified"], ["Pneumonia"] * 3)
+    assert result["best_score"] == [None, None, 5] and result["judge_failures"] == 2
+    assert result["scores"][0] == [5, None] and result["scores"][2] == [5, 0]

@@ -17,7 +17,7 @@ from typing import Any
 
 from medsyn.data.schema import LANGUAGES, OPTION_LETTERS
 from medsyn.metrics.answers import extract_answer
-from medsyn.metrics.ddx import parse_ddx
+from medsyn.metrics.ddx import DDxInputError, parse_ddx
 from medsyn.metrics.judges import Judge, JudgeError, get_judge
 
 
@@ -80,8 +80,10 @@ def score_ddx(
     if isinstance(languages, str) or languages is None:
         languages = [languages or "en"] * n
     _check_lengths(n, references=references, languages=languages)
-    if not isinstance(threshold, int) or not 0 <= threshold <= 5:
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= 5:
         raise ValueError(f"threshold must be an integer 0..5, got {threshold!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     scorer = get_judge(judge)
     best: list[int | None] = []
     scores: list[list[int | None] | None] = []
@@ -97,6 +99,11 @@ def score_ddx(
             items = parse_ddx(predictions[i], top_k=top_k)
         except TypeError as error:
             raise ValueError(f"row {i}: predictions: {error}") from None
+        except DDxInputError:  # too long to parse: the case cannot be judged, never judged on a truncation
+            lists.append([])
+            scores.append(None)
+            best.append(None)
+            continue
         lists.append(items)
         if not items:
             empty += 1

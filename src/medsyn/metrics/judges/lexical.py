@@ -280,6 +280,11 @@ def grade_zh(gold: str, candidate: str) -> int:
     return 2 if (gb & cb) - set(_lexicon()["generic_zh"]) else 0
 
 
+def _has_words_en(text: str) -> bool:
+    """Whether ``text`` holds a Latin letter or a digit once accents are stripped (else nothing to compare)."""
+    return _WORD.search(_strip_accents(unicodedata.normalize("NFKC", text)).casefold()) is not None
+
+
 def _to_english(text: str) -> str | None:
     """An English rendering of a Chinese term from the glossary, or None."""
     return _lexicon()["zh_en"].get(normalize_zh(text))
@@ -300,10 +305,11 @@ class LexicalJudge:
     def score(self, gold: str, candidates: list[str], language: str = "en") -> list[int]:
         """One grade in 0..5 per candidate.
 
-        Raises JudgeError when a candidate is in another script than the gold and the glossary
-        does not bridge them (the lexical judge cannot compare them); its ``partial`` holds the grades of
-        the candidates it could compare, None for the others. An English term or abbreviation ("DKA")
-        in a Chinese list is bridged to Chinese when the glossary has its expansion.
+        Raises JudgeError when a candidate cannot be compared: it is in another script than the gold and
+        the glossary does not bridge them, or it has no word the judge can read (only symbols, or a script
+        it does not know, such as Cyrillic against an English gold); its ``partial`` holds the grades of the
+        candidates it could compare, None for the others. An English term or abbreviation ("DKA") in a
+        Chinese list is bridged to Chinese when the glossary has its expansion.
         """
         gold_zh = bool(_CJK.search(gold))
         gold_en = _to_english(gold) if gold_zh else gold
@@ -311,10 +317,13 @@ class LexicalJudge:
         for candidate in candidates:
             cand_zh = bool(_CJK.search(candidate))
             if cand_zh == gold_zh:
-                scores.append(grade_zh(gold, candidate) if gold_zh else grade_en(gold, candidate))
+                if not (cand_zh or _has_words_en(candidate)):
+                    scores.append(None)  # only symbols, or a script the judge does not read
+                else:
+                    scores.append(grade_zh(gold, candidate) if gold_zh else grade_en(gold, candidate))
                 continue
             cand_en = _to_english(candidate) if cand_zh else candidate
-            if gold_en is not None and cand_en is not None:
+            if gold_en is not None and cand_en is not None and _has_words_en(cand_en):
                 scores.append(grade_en(gold_en, cand_en))
                 continue
             cand_in_zh = _to_chinese(candidate) if gold_zh else None  # DKA in a Chinese list
@@ -323,7 +332,7 @@ class LexicalJudge:
         if missing:
             raise JudgeError(
                 f"lexical judge: gold {gold!r} and {len(missing)} of {len(candidates)} candidates (first {missing[0]!r}) "
-                "are in different languages and not in its glossary; use an LLM judge",
+                "are in different languages and not in its glossary, or have no words it can read; use an LLM judge",
                 partial=scores if len(missing) < len(candidates) else None,
             )
         return [s for s in scores if s is not None]  # every candidate was graded
