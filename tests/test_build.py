@@ -196,9 +196,29 @@ def test_a_rebuild_cut_short_can_be_run_again(fixture_raw: Path, tmp_path: Path,
     with pytest.raises(KeyboardInterrupt):
         build_dataset(fixture_raw, out, progress=False)
     monkeypatch.setattr(medsyn.data.build.os, "replace", real_replace)
-    assert not (out / "manifest.json").exists()
+    with pytest.raises(FileNotFoundError, match="data files"):  # nothing loads while it is cut short
+        datasets.load_dataset(str(out), "en", split="test")
     build_dataset(fixture_raw, out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "en", "manifest.json", "zh"]
+
+
+def test_a_first_build_into_a_clone_cut_short_can_be_run_again(fixture_raw: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "clone"
+    (out / ".git").mkdir(parents=True)
+    real_replace = os.replace
+
+    def failing_replace(src, dst):  # cut after the install's first move (the card saying it is installing)
+        real_replace(src, dst)
+        if Path(dst) == out / "README.md":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module.os, "replace", failing_replace)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset(fixture_raw, out, progress=False)
+    monkeypatch.setattr(build_module.os, "replace", real_replace)
+    assert sorted(p.name for p in out.iterdir()) == [".git", "README.md"]  # no manifest.json yet: still medsyn's
+    build_dataset(fixture_raw, out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".git", "README.md", "en", "manifest.json", "zh"]
 
 
 def test_an_empty_existing_folder_is_used(fixture_raw: Path, tmp_path: Path) -> None:

@@ -10,12 +10,13 @@ from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard
 
-from medsyn.data.card import BLOCKS, render_card, size_category
+from medsyn.data.card import BLOCKS, card_revision, render_card, size_category
 from medsyn.data.citation import CITATION
 from medsyn.data.schema import FEATURES, VISUAL_CE_TYPES
 from medsyn.publish.hub import card_problems
 
 TEMPLATE = (Path(__file__).resolve().parents[1] / "dataset_card.md").read_text(encoding="utf-8")
+REVISION = "0123456789abcdef" * 4
 
 
 def _example(case_id: str, n_images: int) -> dict:
@@ -63,7 +64,7 @@ def _block(text: str, name: str) -> str:
 
 
 def test_yaml_configs_features_and_sizes_come_from_stats():
-    card = DatasetCard(render_card(TEMPLATE, STATS))
+    card = DatasetCard(render_card(TEMPLATE, STATS, REVISION))
     configs = MetadataConfigs.from_dataset_card_data(card.data)
     assert list(configs) == ["en", "zh"]
     assert configs["en"]["data_files"] == [{"split": "test", "path": "en/test-*.parquet"}]
@@ -76,8 +77,15 @@ def test_yaml_configs_features_and_sizes_come_from_stats():
     assert card_problems(str(card)) == []
 
 
+def test_every_config_names_the_revision():
+    text = render_card(TEMPLATE, STATS, REVISION)
+    assert card_revision(text, "en") == card_revision(text, "zh") == REVISION
+    assert card_revision(render_card(text, STATS, "f" * 64), "en") == "f" * 64  # a rebuild's card names its own
+    assert card_revision(text, "fr") is None and card_revision(TEMPLATE, "en") is None
+
+
 def test_body_tables_hold_the_counts():
-    text = render_card(TEMPLATE, STATS)
+    text = render_card(TEMPLATE, STATS, REVISION)
     assert "4 cases (3 en, 1 zh) with 9 images" in _block(text, "headline")
     stats = _block(text, "stats")
     assert "| `en` | 3 | 7 | 2.33 | 2.00 | 123.5 kB |" in stats  # 6 type occurrences over 3 cases
@@ -94,15 +102,15 @@ def test_body_tables_hold_the_counts():
 
 
 def test_rendering_is_deterministic_and_idempotent():
-    first = render_card(TEMPLATE, STATS)
-    assert render_card(TEMPLATE, copy.deepcopy(STATS)) == first
-    assert render_card(first, STATS) == first  # a rendered card renders to itself
+    first = render_card(TEMPLATE, STATS, REVISION)
+    assert render_card(TEMPLATE, copy.deepcopy(STATS), REVISION) == first
+    assert render_card(first, STATS, REVISION) == first  # a rendered card renders to itself
     reordered = {"zh": STATS["zh"], "en": STATS["en"]}
-    assert render_card(TEMPLATE, reordered) == first
+    assert render_card(TEMPLATE, reordered, REVISION) == first
 
 
 def test_an_absent_config_is_left_out_everywhere():
-    text = render_card(render_card(TEMPLATE, STATS), {"en": STATS["en"]})  # a stale zh must go too
+    text = render_card(render_card(TEMPLATE, STATS, REVISION), {"en": STATS["en"]}, REVISION)  # a stale zh must go too
     card = DatasetCard(text)
     assert list(MetadataConfigs.from_dataset_card_data(card.data)) == ["en"]
     assert list(DatasetInfosDict.from_dataset_card_data(card.data)) == ["en"]
@@ -112,16 +120,16 @@ def test_an_absent_config_is_left_out_everywhere():
 
 
 def test_the_configs_line_and_languages_follow_the_build():
-    both = render_card(TEMPLATE, STATS)
+    both = render_card(TEMPLATE, STATS, REVISION)
     assert _block(both, "configs").strip() == "Configs: `en` (default) and `zh`, one `test` split each."
     assert DatasetCard(both).data.language == ["en", "zh"]
-    zh_only = render_card(TEMPLATE, {"zh": STATS["zh"]})
+    zh_only = render_card(TEMPLATE, {"zh": STATS["zh"]}, REVISION)
     assert _block(zh_only, "configs").strip() == "Config: `zh`, one `test` split."
     assert DatasetCard(zh_only).data.language == ["zh"]
 
 
 def test_the_citation_is_the_builders():
-    assert _block(render_card(TEMPLATE, STATS), "citation").strip() == f"```bibtex\n{CITATION}\n```"
+    assert _block(render_card(TEMPLATE, STATS, REVISION), "citation").strip() == f"```bibtex\n{CITATION}\n```"
 
 
 def test_template_keeps_gating_and_licence_and_every_block():
@@ -147,13 +155,13 @@ def test_bad_stats_are_refused(change, message):
     stats = copy.deepcopy(STATS)
     change(stats)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        render_card(TEMPLATE, stats)
+        render_card(TEMPLATE, stats, REVISION)
 
 
 def test_a_template_without_a_block_is_refused():
     broken = TEMPLATE.replace("<!-- medsyn:stats -->", "")
     with pytest.raises(ValueError, match="block 'stats' missing"):
-        render_card(broken, STATS)
+        render_card(broken, STATS, REVISION)
 
 
 @pytest.mark.parametrize("n, category", [(0, "n<1K"), (452, "n<1K"), (999, "n<1K"), (1000, "1K<n<10K"), (10**7, "n>10M")])

@@ -72,6 +72,14 @@ def test_an_empty_window_is_no_window(tmp_path: Path, window: tuple) -> None:
     assert np.array_equal(grey(path), grey(write_dicom(tmp_path / "nowin.dcm", values)))
 
 
+def test_the_dicom_pixel_limit_is_pils_and_counts_frames(tmp_path: Path, monkeypatch) -> None:
+    frames = write_dicom(tmp_path / "frames.dcm", np.zeros((3, 64, 64), dtype=np.uint8))
+    check_image(frames)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3 * 64 * 64 - 1)
+    with pytest.raises(ImageError, match=r"has 12,288 pixels \(Rows × Columns × frames in its header\), more than"):
+        check_image(frames)
+
+
 def test_a_failure_while_rendering_is_an_image_error(tmp_path: Path) -> None:
     path = write_dicom(tmp_path / "pal.dcm", np.zeros((4, 4), dtype=np.uint8), "PALETTE COLOR")  # no colour table
     with pytest.raises(ImageError, match="cannot be rendered from DICOM .*Palette Color Lookup Table"):

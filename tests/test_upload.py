@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib.util
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import datasets
 import huggingface_hub
 import pytest
 
 from medsyn.data.build import build_dataset
+from medsyn.data.locations import SAMPLE_DIR
 from medsyn.data.schema import FEATURES
 from medsyn.publish import leaderboard as lb
 from medsyn.publish.hub import (
@@ -37,8 +33,18 @@ from medsyn.publish.hub import (
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = {"metric": ROOT / "metrics" / "medsyn_metric", "leaderboard": ROOT / "leaderboard"}
 RESULTS_EXAMPLE = ROOT / "tests" / "data" / "results" / "example-proprietary.json"
-RAW_FOLDERS = {"fixtures": ROOT / "tests" / "fixtures" / "raw", "mini": ROOT / "dataset_builder" / "sample"}
-TOKEN = "hf_medsynDummyToken0123456789"
+RAW_FOLDERS = {"fixtures": ROOT / "tests" / "fixtures" / "raw", "mini": SAMPLE_DIR}
+
+
+def _hub_server():
+    spec = importlib.util.spec_from_file_location("hub_server", Path(__file__).with_name("hub_server.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+hub_server = _hub_server()
+TOKEN, FakeHub, fake_hub = hub_server.TOKEN, hub_server.FakeHub, hub_server.fake_hub  # fake_hub: a fixture
 HF_HOME = Path(tempfile.gettempdir()) / "medsyn-tests-hf-home"  # keeps huggingface_hub's own files out of ~/.cache
 
 
@@ -176,8 +182,6 @@ def _files_load_dataset_needs(folder: Path) -> set[str]:
 
 @pytest.mark.parametrize("raw", sorted(RAW_FOLDERS))
 def test_dry_run_lists_exactly_what_a_user_downloads(raw, tmp_path):
-    if not RAW_FOLDERS[raw].is_dir():
-        pytest.skip(f"{RAW_FOLDERS[raw]} is not there yet")
     folder = build_dataset(RAW_FOLDERS[raw], tmp_path / "medsyn", progress=False).out_dir
     # clutter a user must never download
     for junk in (".cache/huggingface/upload/x.lock", "en/.~lock.parquet#", "__pycache__/a.pyc", "notes.txt", "en/x.json"):
@@ -350,117 +354,10 @@ def test_space_without_sdk_or_app_is_refused(tmp_path):
     ]
 
 
-# --- a real upload through HfApi, against a small local fake of the Hub -------
-#
-# The fake speaks the wire protocol that huggingface_hub uses for a small repo without LFS rules
-# (repos/create, settings, tree, preupload answering "regular", ndjson commit, revision), keeping
-# repos in memory. Files that the real Hub sends through Xet/LFS (parquet, or anything above 10 MB)
-# are not exercised by it: that path is left to huggingface_hub and is not tested here.
+# --- a real upload through HfApi, against the local Hub server of tests/hub_server.py ---------
 
 
-class _FakeHub(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _FakeHubHandler)
-        self.repos: dict[tuple[str, str], dict] = {}
-        self.log: list[tuple[str, str]] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-def _git_oid(content: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
-
-
-class _FakeHubHandler(BaseHTTPRequestHandler):
-    server: _FakeHub
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-    def _reply(self, status: int, body: object) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _route(self, method: str) -> None:
-        path = urlsplit(self.path).path
-        self.server.log.append((method, path))
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return self._reply(401, {"error": "Invalid credentials in Authorization header"})
-        if method == "POST" and path == "/api/validate-yaml":  # the real Hub checks the card's metadata here
-            return self._reply(200, {"errors": [], "warnings": []})
-        if method == "POST" and path == "/api/repos/create":
-            body = json.loads(self._body())
-            key = (body.get("type", "model"), f"{body['organization']}/{body['name']}")
-            if key in self.server.repos:
-                return self._reply(409, {"error": "You already created this repo", "url": f"{self.server.url}/{key[1]}"})
-            self.server.repos[key] = {"private": body.get("visibility") == "private", "gated": False, "files": {}, "commits": 0}
-            return self._reply(200, {"url": f"{self.server.url}/{key[0]}s/{key[1]}"})
-        match = re.fullmatch(r"/api/(dataset|space|model)s/([^/]+/[^/]+)/(settings|tree|preupload|commit|revision)(?:/([^/]+))?.*", path)
-        if not match or (match[1], match[2]) not in self.server.repos:
-            return self._reply(404, {"error": "Repository not found"})
-        repo, action = self.server.repos[(match[1], match[2])], match[3]
-        if action == "settings" and method == "PUT":
-            body = json.loads(self._body())
-            repo["gated"] = body.get("gated", repo["gated"])
-            if "visibility" in body or "private" in body:
-                repo["private"] = body.get("visibility", "private" if body.get("private") else "public") == "private"
-            return self._reply(200, {})
-        if action == "tree" and method == "GET":
-            files = [{"type": "file", "oid": _git_oid(c), "size": len(c), "path": p} for p, c in sorted(repo["files"].items())]
-            return self._reply(200, files)
-        if action == "preupload" and method == "POST":
-            files = json.loads(self._body())["files"]
-            return self._reply(200, {"files": [
-                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                 "oid": _git_oid(repo["files"][f["path"]]) if f["path"] in repo["files"] else None}
-                for f in files
-            ]})
-        if action == "commit" and method == "POST":
-            for line in self._body().splitlines():
-                item = json.loads(line)
-                if item["key"] == "file":
-                    repo["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-                elif item["key"] == "deletedFile":
-                    repo["files"].pop(item["value"]["path"])
-                elif item["key"] != "header":
-                    return self._reply(400, {"error": f"the fake Hub does not handle {item['key']}"})
-            repo["commits"] += 1
-            oid = f"{repo['commits']:040x}"
-            return self._reply(200, {"commitUrl": f"{self.server.url}/{match[1]}s/{match[2]}/commit/{oid}", "commitOid": oid, "success": True})
-        if action == "revision" and method == "GET":
-            return self._reply(200, {"id": match[2], "sha": f"{repo['commits']:040x}", "private": repo["private"]})
-        return self._reply(405, {"error": f"{method} {path} is not handled by the fake Hub"})
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PUT(self) -> None:
-        self._route("PUT")
-
-
-@pytest.fixture
-def fake_hub():
-    hub = _FakeHub()
-    thread = threading.Thread(target=hub.serve_forever, daemon=True)
-    thread.start()
-    yield hub
-    hub.shutdown()
-    hub.server_close()
-
-
-def _upload(hub: _FakeHub, *args: str) -> subprocess.CompletedProcess:
+def _upload(hub: FakeHub, *args: str) -> subprocess.CompletedProcess:
     env = {"HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": None, "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     return _run(*args, env=env)
 

@@ -2,15 +2,18 @@
 
 ``OUT/README.md`` (the dataset card with its ``configs:``), ``OUT/<config>/test-*.parquet``
 with embedded image bytes, ``OUT/manifest.json``, and ``OUT/SOURCES.md`` when the raw folder
-has one. The build validates first and writes nothing when any case is invalid. A rebuild
-replaces only these entries: other files of the folder (a Hub clone's ``.git``,
-``.gitattributes``, ``LICENSE``) stay. The builder streams rows straight into the Parquet
-shards (no Arrow cache, no memory-mapped second pass), so memory stays flat as the number
-of cases grows.
+has one. The build validates first and writes nothing when any case is invalid. It writes only
+into a new folder, an empty one (or one with only hidden entries) or an earlier build (a MEDSYN
+manifest.json), never inside RAW. A rebuild replaces only these entries: other files of the folder
+(a Hub clone's ``.git``, ``.gitattributes``, ``LICENSE``) stay. The install is atomic for
+``load_dataset`` (see :func:`_install`), and a rerun removes what a killed build left behind. The
+builder streams rows straight into the Parquet shards (no Arrow cache, no memory-mapped second
+pass), so memory stays flat as the number of cases grows.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -25,7 +28,7 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medsyn.data.card import render_card
+from medsyn.data.card import card_revision, render_card
 from medsyn.data.hf_builder import BUILDER_VERSION, MedsynBuilder
 from medsyn.data.raw_cases import CASE_FILE, InvalidDatasetError, validate_raw
 from medsyn.data.schema import FEATURES, LANGUAGES
@@ -36,8 +39,17 @@ SOURCES = "SOURCES.md"
 """Image provenance and licences: copied from the raw folder when it has one (MEDSYN-mini's rows point to it)."""
 BUILD_ENTRIES = (MANIFEST, CARD, SOURCES, *LANGUAGES)
 """Everything a build writes into its folder (a rebuild replaces these and keeps any other file)."""
-INSTALLING = ".medsyn-installing"
-"""Marks a build folder while a rebuild swaps its entries in (hidden: never uploaded)."""
+MANIFEST_CASE_KEYS = ("case_id", "language", "n_images", "sha256")
+STAGING = ".medsyn-staging-"
+"""Staging folders are ``.<OUT's name>.medsyn-staging-<pid>-<random>`` beside OUT (a rerun removes a dead run's)."""
+INTERRUPTED = "medsyn-build-interrupted-run-it-again"
+INSTALLING_CARD = (
+    "---\nconfigs:\n"
+    + "".join(f"- config_name: {lang}\n  data_files: {INTERRUPTED}/{lang}/*.parquet\n" for lang in LANGUAGES)
+    + "---\nThis folder is being installed by `medsyn build`. If no build is running, the last one was "
+    "interrupted: run it again.\n"
+)
+"""The card while a rebuild swaps entries: no config loads under it (its files never exist)."""
 CARD_TEMPLATE = Path(__file__).with_name("dataset_card.md")
 MAX_SHARD_BYTES = 500 * 2**20
 
@@ -58,29 +70,33 @@ def build_dataset(
 ) -> BuildSummary:
     """Validate ``raw_dir`` and write the dataset folder ``out_dir``; raise InvalidDatasetError on any problem."""
     raw_dir, out_dir = Path(raw_dir).resolve(), Path(out_dir).resolve()
+    _check_out_dir(raw_dir, out_dir)
     raw = validate_raw(raw_dir)
     if raw.problems:
         raise InvalidDatasetError(raw.problems)
-    _check_out_dir(out_dir)
     template = Path(card_template or CARD_TEMPLATE).read_text(encoding="utf-8")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    _remove_leftovers(out_dir)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}{STAGING}{os.getpid()}-", dir=out_dir.parent))
     os.chmod(staging, 0o755)  # mkdtemp makes it 0700; it becomes out_dir, which others must be able to read
     try:
-        with _progress_bars(progress), tempfile.TemporaryDirectory(prefix="medsyn-cache-") as cache:
+        manifest = _manifest(raw_dir, raw.cases)
+        revision = hashlib.sha256(manifest.encode()).hexdigest()
+        cache = staging / ".cache"  # inside the staging folder: a killed build leaves one folder, removed on rerun
+        with _progress_bars(progress):
             stats = {}
             for lang in LANGUAGES:
                 if any(case["language"] == lang for case in raw.cases.values()):
-                    stats[lang] = _write_config(raw_dir, staging, lang, cache)
-        manifest = _manifest(raw_dir, raw.cases)
+                    stats[lang] = _write_config(raw_dir, staging, lang, str(cache))
+        shutil.rmtree(cache)
         (staging / MANIFEST).write_text(manifest, encoding="utf-8")
-        (staging / CARD).write_text(render_card(template, stats), encoding="utf-8")
+        (staging / CARD).write_text(render_card(template, stats, revision), encoding="utf-8")
         if (raw_dir / SOURCES).is_file():
             shutil.copyfile(raw_dir / SOURCES, staging / SOURCES)
         _install(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return BuildSummary(out_dir, stats, hashlib.sha256(manifest.encode()).hexdigest())
+    return BuildSummary(out_dir, stats, revision)
 
 
 def dataset_revision(out_dir: str | Path) -> str:
@@ -88,41 +104,129 @@ def dataset_revision(out_dir: str | Path) -> str:
     return hashlib.sha256((Path(out_dir) / MANIFEST).read_bytes()).hexdigest()
 
 
+def read_manifest(out_dir: str | Path) -> dict[str, Any]:
+    """manifest.json of a built folder; raise ValueError unless it is a MEDSYN manifest."""
+    path = Path(out_dir) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not JSON ({type(exc).__name__}: {exc})") from None
+    fields = manifest if isinstance(manifest, dict) else {}
+    cases = fields.get("cases")
+    if not (isinstance(fields.get("builder_version"), str) and isinstance(cases, list) and all(map(_is_entry, cases))):
+        keys = ", ".join(MANIFEST_CASE_KEYS)
+        raise ValueError(f"{path} is not a MEDSYN manifest (builder_version, and cases with {keys})")
+    return manifest
+
+
+def _is_entry(case: Any) -> bool:
+    return isinstance(case, dict) and all(k in case for k in MANIFEST_CASE_KEYS) and case["language"] in LANGUAGES
+
+
 def manifest_cases(out_dir: str | Path) -> dict[str, list[str]]:
     """The case ids of a built folder per language, in manifest (= dataset) order."""
-    manifest = json.loads((Path(out_dir) / MANIFEST).read_text(encoding="utf-8"))
     cases: dict[str, list[str]] = {}
-    for case in manifest["cases"]:
+    for case in read_manifest(out_dir)["cases"]:
         cases.setdefault(case["language"], []).append(case["case_id"])
     return cases
 
 
-def _check_out_dir(out_dir: Path) -> None:
-    """Refuse a folder that is not an earlier build (or one cut short) and holds anything but hidden entries."""
-    if not out_dir.exists() or (out_dir / MANIFEST).is_file() or (out_dir / INSTALLING).is_file():
+class RevisionMismatchError(ValueError):
+    """A built folder whose card and manifest.json are of different builds, or not the revision expected."""
+
+
+def checked_revision(out_dir: str | Path) -> str:
+    """The revision of a built folder once its card names it for every config; raise RevisionMismatchError if not."""
+    out_dir = Path(out_dir)
+    revision = dataset_revision(out_dir)
+    card = (out_dir / CARD).read_text(encoding="utf-8") if (out_dir / CARD).is_file() else ""
+    for lang in manifest_cases(out_dir):
+        found = card_revision(card, lang)
+        if found != revision:
+            raise RevisionMismatchError(
+                f"{out_dir}: {CARD} gives config {lang} revision {found or '(none)'} but {MANIFEST} is revision "
+                f"{revision}: the folder mixes two builds (a build cut short, or files copied by hand); "
+                "run `medsyn build` again"
+            )
+    return revision
+
+
+def load_split(out_dir: str | Path, lang: str, revision: str) -> datasets.Dataset:
+    """The ``test`` split of config ``lang`` of a built folder that is still revision ``revision``.
+
+    Raise RevisionMismatchError when the folder is another revision or mixes two builds.
+    """
+    found = checked_revision(out_dir)
+    if found != revision:
+        raise RevisionMismatchError(
+            f"{out_dir} is now revision {found}, not {revision}: it was rebuilt meanwhile; start again"
+        )
+    return datasets.load_dataset(str(out_dir), lang, split="test")
+
+
+class OutDirError(FileExistsError):
+    """An output folder that ``build`` refuses to write (a FileExistsError, as callers expect of a taken folder)."""
+
+
+def _check_out_dir(raw_dir: Path, out_dir: Path) -> None:
+    """Refuse an OUT inside RAW, one that is (or lies under) a file, and a folder that is not a build and not empty."""
+    if out_dir == raw_dir or raw_dir in out_dir.parents:
+        raise OutDirError(f"{out_dir} lies inside the raw folder {raw_dir}; write the build elsewhere")
+    existing = next(p for p in (out_dir, *out_dir.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutDirError(f"{existing} is a file, not a folder; cannot write the build {out_dir}")
+    if existing != out_dir or not any(not p.name.startswith(".") for p in out_dir.iterdir()):
         return
-    if any(not p.name.startswith(".") for p in out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not a MEDSYN build (no {MANIFEST}); refusing to replace it")
+    if (out_dir / CARD).is_file() and (out_dir / CARD).read_text(encoding="utf-8", errors="replace") == INSTALLING_CARD:
+        return  # a rebuild cut short before its manifest.json went in
+    try:
+        read_manifest(out_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        why = f"no {MANIFEST}" if isinstance(exc, FileNotFoundError) else str(exc)
+        raise OutDirError(f"{out_dir} exists and is not a MEDSYN build ({why}); refusing to replace it") from None
+
+
+def _remove_leftovers(out_dir: Path) -> None:
+    """Remove the staging folders of earlier builds of ``out_dir`` whose process is gone (killed builds)."""
+    prefix = f".{out_dir.name}{STAGING}"
+    for path in out_dir.parent.glob(glob.escape(prefix) + "*"):
+        pid = path.name[len(prefix) :].partition("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is alive (POSIX: signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
 
 
 def _install(staging: Path, out_dir: Path) -> None:
     """Move the staged build into ``out_dir``, replacing only the entries a build writes; others (.git, LICENSE) stay.
 
-    While entries are swapped the folder holds the INSTALLING marker and no manifest, so a manifest
-    only ever sits beside a whole build, and a rebuild cut short is still taken for a build.
+    Atomic for ``load_dataset``: a new folder is one rename; in an existing one INSTALLING_CARD first
+    replaces the card (no config loads under it), then manifest.json and the other entries are swapped,
+    and the new card comes last. A build killed on the way leaves a folder that does not load and that
+    a rerun takes for a build.
     """
     if not out_dir.exists():
         os.replace(staging, out_dir)
         return
-    (out_dir / INSTALLING).touch()
-    _remove(out_dir / MANIFEST)
+    installing = staging / f".{CARD}.installing"
+    installing.write_text(INSTALLING_CARD, encoding="utf-8")
+    os.replace(installing, out_dir / CARD)
+    os.replace(staging / MANIFEST, out_dir / MANIFEST)
     for name in BUILD_ENTRIES:
-        if name != MANIFEST:
+        if name not in (MANIFEST, CARD):
             _remove(out_dir / name)
             if (staging / name).exists():
                 os.replace(staging / name, out_dir / name)
-    os.replace(staging / MANIFEST, out_dir / MANIFEST)
-    (out_dir / INSTALLING).unlink()
+    os.replace(staging / CARD, out_dir / CARD)
 
 
 def _remove(path: Path) -> None:

@@ -1,7 +1,9 @@
 """The dataset card: ``dataset_card.md`` filled with a build's counts, YAML configs, languages and features.
 
 The builder calls :func:`render_card` with per-config statistics computed from the rows it wrote,
-so the card on the Hub never drifts from the files it describes.
+so the card on the Hub never drifts from the files it describes. Each config's ``description`` names the
+build's revision: ``datasets`` keys its cache of a folder on the configs, so a rebuilt folder is never
+served from the cache of an earlier build, and loaders compare it with manifest.json (:func:`card_revision`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ DEFAULT_CONFIG = "en"
 BLOCKS = ("headline", "stats", "configs", "example", "ce_types", "specialties", "citation")
 """Machine-filled blocks of the card body, each between ``<!-- medsyn:NAME -->`` and ``<!-- /medsyn:NAME -->``."""
 
+REVISION_RE = re.compile(r"revision ([0-9a-f]{64})\b")
+"""The revision in a config's description."""
 STAT_KEYS = ("n_cases", "n_images", "ce_types", "images_per_type", "specialties", "n_bytes", "example")
 EXAMPLE_TEXT_LIMIT = 300
 """Longer strings of the example row are shortened on the card (the data keeps them whole)."""
@@ -50,11 +54,24 @@ def size_category(n_rows: int) -> str:
     return "n>10M"
 
 
-def render_card(template: str, stats: dict[str, dict]) -> str:
+def config_description(config: str, revision: str) -> str:
+    """A config's ``description`` on the card: it names the build's revision (the sha256 of manifest.json)."""
+    return f"MEDSYN {config} cases, dataset revision {revision} (the sha256 of manifest.json)"
+
+
+def card_revision(text: str, config: str) -> str | None:
+    """The revision that the card ``text`` gives config ``config``; None when it names none."""
+    configs = MetadataConfigs.from_dataset_card_data(DatasetCard(text).data)
+    match = REVISION_RE.search(str(configs.get(config, {}).get("description", "")))
+    return match.group(1) if match else None
+
+
+def render_card(template: str, stats: dict[str, dict], revision: str) -> str:
     """Fill ``template`` (the text of dataset_card.md) with YAML configs/features and the counts in ``stats``.
 
-    ``stats`` maps each non-empty config ("en", "zh") to its counts (see STAT_KEYS). Rendering is
-    deterministic, and rendering an already-rendered card again gives the same text.
+    ``stats`` maps each non-empty config ("en", "zh") to its counts (see STAT_KEYS); ``revision`` is the
+    build's (see :func:`config_description`). Rendering is deterministic, and rendering an already-rendered
+    card again gives the same text.
     """
     _check_stats(stats)
     stats = {config: stats[config] for config in LANGUAGES if config in stats}
@@ -68,6 +85,7 @@ def render_card(template: str, stats: dict[str, dict]) -> str:
         {
             config: {
                 "data_files": [{"split": SPLIT, "path": data_files_pattern(config)}],
+                "description": config_description(config, revision),
                 **({"default": True} if config == DEFAULT_CONFIG else {}),
             }
             for config in stats

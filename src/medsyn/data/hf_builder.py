@@ -2,7 +2,7 @@
 
 Drive it from code (datasets 5 no longer runs loading scripts):
 
-    builder = MedsynBuilder(config_name="en", data_dir="dataset_builder/sample")
+    builder = MedsynBuilder(config_name="en", data_dir=str(SAMPLE_DIR))  # from medsyn.data.locations
     builder.download_and_prepare()
     ds = builder.as_dataset(split="test")
 

@@ -55,8 +55,10 @@ def default_dataset(raw_dir: Path | None = None) -> Path:
         )
     key = f"{medsyn.__version__}\0{BUILDER_VERSION}\0{raw_digest(raw_dir)}"
     out = cache_root() / "datasets" / f"medsyn-mini-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
-    if not (out / "manifest.json").is_file():
-        from medsyn.data.build import build_dataset
+    from medsyn.data.build import RevisionMismatchError, build_dataset, checked_revision
 
+    try:
+        checked_revision(out)
+    except (FileNotFoundError, RevisionMismatchError):  # not built, cut short, or built before cards named revisions
         build_dataset(raw_dir, out, progress=False)
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Iterator
@@ -25,6 +26,10 @@ CASE_KEYS = (
 REQUIRED_KEYS = ("case_id", "language", "text_evidence", "visual_evidence", "final_diagnosis", "options", "answer")
 TEXT_KEYS = ("history", "physical_exam")
 EVIDENCE_KEYS = ("type", "title", "timepoint", "images", "findings")
+MAX_JSON_DEPTH = 16
+"""A case.json nests 4 levels (case, visual_evidence, item, images); deeper input is refused before it is walked."""
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+"""Zero-width space, non-joiner, joiner, word joiner and BOM: invisible, so dropped when comparing texts."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +64,13 @@ class InvalidDatasetError(ValueError):
 
 
 def fold(text: str) -> str:
-    """Case- and whitespace-folding used to compare options and diagnoses."""
-    return " ".join(text.split()).casefold()
+    """The folding used to compare options and diagnoses: Unicode compatibility forms (NFKC: full-width
+    letters, ``（）``), zero-width characters, case and whitespace.
+
+    >>> fold("Ｌｕｎｇ\u200b  Cancer（T1）") == fold("lung cancer(t1)")
+    True
+    """
+    return " ".join(unicodedata.normalize("NFKC", text).translate(ZERO_WIDTH).split()).casefold()
 
 
 def validate_raw(root: str | Path) -> RawDataset:
@@ -71,6 +81,9 @@ def validate_raw(root: str | Path) -> RawDataset:
         result.problems.append(Problem(str(root), "folder", "does not exist or is not a folder"))
         return result
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for hidden in sorted(p for p in root.iterdir() if p.name.startswith(".") and (p / CASE_FILE).is_file()):
+        message = "in a hidden folder, which is never built (rename the folder)"
+        result.problems.append(Problem(hidden.name, CASE_FILE, message))
     if not folders:
         result.problems.append(Problem(root.name, "folder", "holds no case folders"))
     seen: dict[str, str] = {}
@@ -111,13 +124,29 @@ def validate_case(folder: Path) -> tuple[dict[str, Any] | None, list[Problem]]:
         case = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_JSONObject.from_pairs)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, [Problem(name, CASE_FILE, f"malformed JSON ({exc})")]
+    except RecursionError:
+        message = f"nested too deeply to parse (a case nests at most {MAX_JSON_DEPTH} levels)"
+        return None, [Problem(name, CASE_FILE, message)]
     if not isinstance(case, dict):
         return None, [Problem(name, CASE_FILE, "must hold a JSON object")]
+    if _depth(case) > MAX_JSON_DEPTH:
+        return None, [Problem(name, CASE_FILE, f"nested more than {MAX_JSON_DEPTH} levels deep")]
     checker = _CaseChecker(folder)
     for field_name, key in _duplicate_keys(case, ""):
         checker.add(field_name, f"duplicate key {key!r} (JSON keeps only the last value)")
     checker.check(case)
     return case, checker.problems
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and objects (iterative: any depth is measured without recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack += [(child, depth + 1) for child in (item.values() if isinstance(item, dict) else item)]
+    return deepest
 
 
 class _JSONObject(dict):
@@ -189,7 +218,7 @@ class _CaseChecker:
     def _case_id(self, case_id: Any) -> None:
         if case_id is None:
             return
-        if not isinstance(case_id, str) or not CASE_ID_RE.match(case_id):
+        if not isinstance(case_id, str) or not CASE_ID_RE.fullmatch(case_id):
             self.add("case_id", f"{case_id!r} must match {CASE_ID_RE.pattern}")
         elif case_id != self.folder.name:
             self.add("case_id", f"{case_id!r} does not match its folder name {self.folder.name!r}")
@@ -245,6 +274,9 @@ class _CaseChecker:
             if not path.is_file():
                 self.add(field_name, f"{name!r} does not exist")
                 continue
+            if not path.resolve().is_relative_to(self.folder.resolve()):
+                self.add(field_name, f"{name!r} is a symbolic link that leaves the case folder")
+                continue
             try:
                 check_image(path)
             except ImageError as exc:
@@ -268,7 +300,11 @@ class _CaseChecker:
                 continue
             key = fold(option)
             if key in folded:
-                self.add(f"options[{i}]", f"duplicate of options[{folded[key]}] after case and whitespace folding")
+                self.add(
+                    f"options[{i}]",
+                    f"duplicate of options[{folded[key]}] after case and whitespace folding "
+                    "(NFKC, zero-width characters dropped)",
+                )
                 valid = False
             folded.setdefault(key, i)
         answer = case.get("answer")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import datasets
 
-from medsyn.data.build import dataset_revision
+from medsyn.data.build import checked_revision, load_split, manifest_cases
 from medsyn.data.locations import cache_root
 from medsyn.data.schema import LANGUAGES, es_conditions
 
@@ -21,19 +21,18 @@ def es_index(dataset_dir: Path) -> Path:
 
     lighteval makes one doc per dataset row, and the ES task needs 1 + 2·|types| docs per case:
     this index holds only ``case_id`` and ``condition``; the prompt function reads the case
-    itself from the dataset. It is keyed by the dataset's revision (sha256 of manifest.json).
+    itself from the dataset. It is keyed by the dataset's revision (sha256 of manifest.json), which
+    the folder's card must name (a folder mixing two builds is refused).
     """
-    revision = dataset_revision(dataset_dir)
+    revision = checked_revision(dataset_dir)
     out = cache_root() / "es_index" / revision[:16]
     if (out / "README.md").is_file():
         return out
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     configs = []
-    for lang in LANGUAGES:
-        try:
-            ds = datasets.load_dataset(str(dataset_dir), lang, split="test").select_columns(["case_id", "evidence_types"])
-        except ValueError:  # a config with no cases is omitted from the build
-            continue
+    built = manifest_cases(dataset_dir)
+    for lang in (lang for lang in LANGUAGES if lang in built):  # a config with no cases is omitted from the build
+        ds = load_split(dataset_dir, lang, revision).select_columns(["case_id", "evidence_types"])
         rows = {"case_id": [], "condition": []}
         for case_id, types in zip(ds["case_id"], ds["evidence_types"]):
             for condition in es_conditions(types):
