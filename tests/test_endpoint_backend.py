@@ -241,16 +241,17 @@ def test_posterior_from_top_logprobs_sums_to_one_and_matches_the_server(server, 
     assert probs == pytest.approx(expected_top_posterior(), abs=1e-12)
     assert response.argmax_logits_eq_gold == [False, True, False, False, False]
     assert (response.posterior_method, response.n_samples, response.unparseable_samples) == ("logprobs", 1, 0)
+    assert response.letter_mass == pytest.approx(sum(math.exp(lp) for t, lp in TOP if t != "The"), abs=1e-12)
     body = server[0].chat[0]["body"]
     assert (body["max_tokens"], body["logprobs"], body["top_logprobs"], body["temperature"]) == (1, True, 20, 0.0)
 
 
 def test_posterior_helpers_merge_variants_and_handle_absent_letters() -> None:
-    logp, listed = posterior_from_top_logprobs([("A", math.log(0.5)), (" A", math.log(0.2)), ("\n", math.log(0.3))],
-                                               ["A", "B"])
-    assert listed == 1 and [math.exp(x) for x in logp] == pytest.approx([0.7 / (0.7 + 1e-10), 1e-10 / 0.7], rel=1e-6)
-    uniform, listed = posterior_from_top_logprobs([("The", -0.1), ("**", -3.0)], LETTERS)
-    assert listed == 0 and [math.exp(x) for x in uniform] == pytest.approx([0.2] * 5)
+    logp, mass = posterior_from_top_logprobs([("A", math.log(0.5)), (" A", math.log(0.2)), ("\n", math.log(0.3))],
+                                             ["A", "B"])
+    assert mass == pytest.approx(0.7) and [math.exp(x) for x in logp] == pytest.approx([0.7 / (0.7 + 1e-10), 1e-10 / 0.7], rel=1e-6)
+    uniform, mass = posterior_from_top_logprobs([("The", -0.1), ("**", -3.0)], LETTERS)
+    assert mass == 0 and [math.exp(x) for x in uniform] == pytest.approx([0.2] * 5)
     logp, bad = posterior_from_samples(["A", "A", None, "F"], ["A", "B", "C"])
     assert bad == 2 and [math.exp(x) for x in logp] == pytest.approx([3 / 5, 1 / 5, 1 / 5])
 

@@ -10,25 +10,49 @@ from pathlib import Path
 
 import pytest
 
-from medsyn.metrics.judges import JudgeError, get_judge
-from medsyn.metrics.judges.llm import JUDGE_PROMPT_VERSION, LLMJudge, default_cache_dir, judge_messages, parse_scores
+from medsyn.metrics.judges import JudgeError, get_judge, judge_record
+from medsyn.metrics.judges.llm import (
+    JUDGE_PROMPT_VERSION,
+    REASONING_MAX_TOKENS,
+    LLMJudge,
+    default_cache_dir,
+    judge_messages,
+    parse_scores,
+)
 from medsyn.metrics.scoring import score_ddx
+
+
+REFUSALS = {  # what OpenAI's reasoning-model APIs answer (HTTP 400) to a parameter they do not take
+    "max_tokens": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                              "Use 'max_completion_tokens' instead.",
+                   "type": "invalid_request_error", "param": "max_tokens", "code": "unsupported_parameter"},
+    "temperature": {"message": "Unsupported value: 'temperature' does not support 0 with this model. "
+                               "Only the default (1) value is supported.",
+                    "type": "invalid_request_error", "param": "temperature", "code": "unsupported_value"},
+}
 
 
 class FakeServer:
     """Answers /v1/chat/completions from a script: a list of (status, content) per request, the last repeated;
-    content None sends a reply with no choices."""
+    content None sends a reply with no choices. A request with a parameter in ``refuse`` gets that parameter's
+    HTTP 400 of :data:`REFUSALS` instead (``bare``: the error names it in its message only)."""
 
-    def __init__(self, script: list[tuple[int, str | None]]) -> None:
-        self.script, self.requests = script, []
+    def __init__(self, script: list[tuple[int, str | None]], refuse: tuple[str, ...] = (), bare: bool = False) -> None:
+        self.script, self.requests, self.answered = script, [], 0
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
-                status, content = server.script[min(len(server.requests) - 1, len(server.script) - 1)]
-                if status == 200:
+                refused = next((name for name in refuse if name in body), None)
+                if refused is None:
+                    status, content = server.script[min(server.answered, len(server.script) - 1)]
+                    server.answered += 1
+                if refused is not None:
+                    error = REFUSALS[refused]
+                    status, payload = 400, {"error": {"message": error["message"]} if bare else error}
+                elif status == 200:
                     payload = {
                         "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
                         "choices": [] if content is None else [
@@ -59,8 +83,8 @@ class FakeServer:
 def serve() -> Iterator:
     servers: list[FakeServer] = []
 
-    def start(script: list[tuple[int, str | None]]) -> FakeServer:
-        servers.append(FakeServer(script))
+    def start(script: list[tuple[int, str | None]], **kwargs: object) -> FakeServer:
+        servers.append(FakeServer(script, **kwargs))
         return servers[-1]
 
     yield start
@@ -193,3 +217,42 @@ def test_parse_scores_accepts_integral_floats_only() -> None:
         parse_scores('{"scores": [4.5, 0]}', 2)
     with pytest.raises(JudgeError):
         parse_scores('{"scores": [true, 0]}', 2)
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["param-in-body", "message-only"])
+def test_reasoning_model_api_that_refuses_temperature_and_max_tokens(serve, tmp_path, bare) -> None:
+    # GPT-5 / o-series APIs answer HTTP 400 to temperature=0 and to max_tokens: the judge asks again without
+    # each refused parameter (max_completion_tokens instead of max_tokens) and remembers it
+    script = [(200, '{"scores": [5, 0]}'), (200, '{"scores": [4]}'), (200, '{"scores": [5]}')]
+    server = serve(script, refuse=("temperature", "max_tokens"), bare=bare)
+    judge = judge_for(server, tmp_path)
+    assert judge.score("Sarcoidosis", ["Sarcoidosis", "Gout"]) == [5, 0]
+    first, *_, last = server.requests
+    assert first["body"]["temperature"] == 0 and first["body"]["max_tokens"] == 512
+    assert "temperature" not in last["body"] and "max_tokens" not in last["body"]
+    assert last["body"]["max_completion_tokens"] == REASONING_MAX_TOKENS
+    assert len(server.requests) == 3 and judge.refused == {"temperature", "max_tokens"}
+    # remembered per judge: another case, and another judge object of the same name, cost one request each
+    assert judge.score("Gout", ["Pseudogout"]) == [4]
+    assert len(server.requests) == 4
+    result = score_ddx(["1. Lymphoma", "1. Gout"], ["Lymphoma", "Pseudogout"],
+                       judge={"model": "judge-model", "base_url": server.url, "cache_dir": str(tmp_path / "c2"),
+                              "api_key_env": "MEDSYN_TEST_KEY", "max_tokens": 300})
+    assert result["judge_failures"] == 0 and result["n_judged"] == 2 and result["ddx_coverage"] == 1.0
+    assert [r["body"]["max_completion_tokens"] for r in server.requests[4:]] == [300, 300]
+
+
+def test_a_400_for_another_reason_is_still_a_judge_failure(serve, tmp_path) -> None:
+    server = serve([(400, "Unsupported value: 'top_p' is not supported with this model.")])
+    judge = judge_for(server, tmp_path)
+    with pytest.raises(JudgeError, match="after 1 attempt"):
+        judge.score("Sarcoidosis", ["Tuberculosis"])
+    assert len(server.requests) == 1 and judge.refused == set()
+
+
+def test_judge_record_names_model_and_prompt(serve, tmp_path) -> None:
+    server = serve([(200, '{"scores": [5]}')])
+    spec = {"model": "judge-model", "base_url": server.url, "cache_dir": str(tmp_path)}
+    assert judge_record(spec) == {"name": f"openai:judge-model@{server.url}", "model": "judge-model",
+                                  "prompt_version": JUDGE_PROMPT_VERSION}
+    assert judge_record("lexical") == {"name": "lexical", "model": None, "prompt_version": None}

@@ -146,3 +146,18 @@ def test_space_app_computes_each_config() -> None:
         assert "error" not in result and result["n" if config != "evidence_sensitivity" else "n_cases"] >= 1
     assert "error" in app.compute("fdx", json.dumps({"predictions": ["A"], "references": ["Q"]}))
     assert app.build_demo() is not None
+
+
+def test_rate_intervals_are_wilson_and_keep_their_width_at_the_boundaries() -> None:
+    # a percentile bootstrap gave [0, 0] at 0 % and [1, 1] at 100 %
+    ddx = load("ddx").compute(predictions=["1. Migraine"] * 6, references=["Subarachnoid hemorrhage"] * 6,
+                              confidence_interval=True)
+    assert ddx["ddx_coverage"] == 0.0 and ddx["ddx_coverage_ci"] == pytest.approx([0.0, 0.3903], abs=1e-4)
+    assert ddx["ci"] == {"method": "wilson", "level": 0.95}
+    fdx = load("fdx").compute(predictions=["A"] * 6, references=["A"] * 6, confidence_interval=True)
+    assert fdx["fdx_accuracy_ci"] == pytest.approx([0.6097, 1.0], abs=1e-4)
+    es = load("evidence_sensitivity").compute(
+        predictions=[[0.6, 0.4], [0.5, 0.5], [0.9, 0.1]] * 2, references=[0] * 6, case_ids=["a"] * 3 + ["b"] * 3,
+        conditions=["full", "absent:mri", "text:mri"] * 2, confidence_interval=True, seed=4)
+    assert es["ci"] == {"method": "case-bootstrap-percentile", "level": 0.95, "n_resamples": 2000, "seed": 4}
+    assert "ci" not in load("fdx").compute(predictions=["A"], references=["A"])

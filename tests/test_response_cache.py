@@ -8,8 +8,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
+from medsyn.eval.backends import cache as cache_module
 from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key
 
 BASE = dict(model={"model": "m", "revision": ""}, kind="logprobs", query="Q <x>", images=[b"one", b"two"],
@@ -99,3 +101,10 @@ def test_pil_image_digest_sees_one_pixel_and_the_mode() -> None:
     assert image_digest(image) != image_digest(changed)
     assert image_digest(image.convert("RGBA")) != image_digest(image)
     assert request_key(**{**BASE, "images": [image]}) != request_key(**{**BASE, "images": [changed]})
+
+
+@pytest.mark.parametrize("name", ["__version__", "PROMPT_VERSION"])
+def test_request_key_changes_with_the_medsyn_and_prompt_versions(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    key = request_key(**BASE)
+    monkeypatch.setattr(cache_module, name, "9.9.9-test")
+    assert request_key(**BASE) != key

@@ -72,7 +72,7 @@ def test_score_block_with_every_posterior_failed_is_null_not_zero(metrics) -> No
 
 
 def test_lighteval_corpus_metric_counts_failures_and_scores_none() -> None:
-    records = [{"case_id": case, "condition": c, "probs": [1 / 3] * 3, "gold": 0, "failed": True}
+    records = [{"case_id": case, "condition": c, "probs": [1 / 3] * 3, "gold": 0, "failed": True, "low_mass": False}
                for case, c, _ in _rows(set())]  # fmt: skip
     result = evidence_sensitivity_corpus(records)
     assert result["es_parse_failures"] == len(records)

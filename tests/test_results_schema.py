@@ -165,3 +165,30 @@ def test_case_counts_that_cannot_be_checked_are_refused():
         "dataset.n_cases: no cases of MEDSYN-mini at this revision (en: 16, zh: 8)",
         "results.overall.n: 3 is not the sum of dataset.n_cases (0)",
     ]
+
+
+def test_judge_record_ci_and_n_judged_of_the_2026_12_04_additions():
+    obj = _load()
+    obj["judge"] = {"name": "openai:gpt-5@https://api.openai.com/v1", "model": "gpt-5", "prompt_version": "medsyn-ddx-judge-v1"}
+    obj["ci"] = {"fdx_accuracy": {"method": "wilson", "level": 0.95}, "ddx_coverage": {"method": "wilson", "level": 0.95},
+                 "es_gap": {"method": "case-bootstrap-percentile", "level": 0.95, "n_resamples": 2000, "seed": 0}}
+    for block in obj["results"].values():
+        block["n_judged"] = block["n"] - block["judge_failures"]
+    assert validate_results(obj) == []
+    obj["judge"] = {"name": "lexical", "model": None, "prompt_version": None}
+    assert validate_results(obj) == []
+    obj["judge"] = {"model": "gpt-5", "prompt": "v1"}
+    obj["ci"] = {"fdx_accuracy": {"method": "percentile", "level": 0.95}, "ddx_coverage": {"method": "wilson", "level": 95},
+                 "es_gap": ["bootstrap"], "f1": {}}
+    obj["results"]["zh"]["n_judged"] = obj["results"]["zh"]["n"]
+    assert validate_results(obj) == [
+        "judge.name: missing",
+        "judge.prompt_version: missing",
+        "judge.prompt: unknown key (expected one of name, model, prompt_version)",
+        "ci.fdx_accuracy.method: 'percentile' is not one of wilson, case-bootstrap-percentile",
+        "ci.ddx_coverage.level: must be a number between 0 and 1, got 95",
+        "ci.es_gap: must be an object {method, level, ...}, got ['bootstrap']",
+        "ci.f1: unknown rate (expected one of fdx_accuracy, ddx_coverage, es_gap)",
+        f"results.zh.n_judged: {obj['results']['zh']['n']} judged + 1 "
+        f"judge failures is more than n = {obj['results']['zh']['n']}",
+    ]

@@ -157,3 +157,23 @@ def test_a_prompt_entirely_shared_still_computes_its_last_token(tiny_model: Path
     for a, b in zip(out, plain.loglikelihood(docs)):
         np.testing.assert_allclose(np.exp(a.logprobs), np.exp(b.logprobs), atol=1e-5)
     np.testing.assert_allclose(out[-1].logprobs, out[0].logprobs, atol=1e-5)  # float32 sums in another order
+
+
+def test_settings_that_change_an_output_are_in_the_cache_key(tiny_model: Path, rows: list[dict], tmp_path: Path) -> None:
+    """A bfloat16 run and a float32 run (or another attention implementation, pixel budget or generation length)
+    never share cached outputs."""
+    settings = dict(model_name=str(tiny_model), batch_size=4, device="cpu", response_cache_dir=str(tmp_path / "cache"))
+    docs = _es_docs(rows)[:3]
+    MedsynVLM(VLMConfig(**settings, dtype="float32")).loglikelihood(docs)
+    for changed in ({"dtype": "bfloat16"}, {"dtype": "float32", "attn_implementation": "eager"}, {"dtype": "float32", "max_pixels": 200}):
+        other = MedsynVLM(VLMConfig(**settings, **changed))
+        other.loglikelihood(docs)
+        assert (other.stats["cache_hits"], other.stats["computed"]) == (0, 3), changed
+    same = MedsynVLM(VLMConfig(**settings, dtype="float32"))
+    same.loglikelihood(docs)
+    assert (same.stats["cache_hits"], same.stats["computed"]) == (3, 0)
+    fdx = [make_doc(r, "full", "fdx", "t") for r in rows[:2]]
+    MedsynVLM(VLMConfig(**settings, max_new_tokens=4)).greedy_until(fdx)
+    longer = MedsynVLM(VLMConfig(**settings, max_new_tokens=8))
+    longer.greedy_until(fdx)
+    assert longer.stats["computed"] == 2

@@ -15,7 +15,9 @@ from typing import Any, Iterable
 from medsyn import __version__
 from medsyn.data.schema import FULL, GLOBAL_CONDITIONS, LANGUAGES, OPTION_LETTERS
 from medsyn.eval.pipeline import Sample
+from medsyn.metrics.judges import judge_record
 from medsyn.metrics.sensitivity import usable_es_rows
+from medsyn.metrics.stats import ES_GAP_CI, RATE_CI
 
 METRIC_DIR = Path(str(resources.files("medsyn.metrics.medsyn_metric")))
 """The ``evaluate`` module, package data of ``medsyn.metrics`` (the Hub folder metrics/medsyn_metric links to it)."""
@@ -49,9 +51,10 @@ def score_block(samples: list[Sample], metrics: dict[str, Any], judge: str) -> d
             judge=judge,
             confidence_interval=True,
         )
-        block |= {"ddx_coverage": r["ddx_coverage"], "ddx_coverage_ci": r["ddx_coverage_ci"], "judge_failures": r["judge_failures"]}
+        block |= {"ddx_coverage": r["ddx_coverage"], "ddx_coverage_ci": r["ddx_coverage_ci"], "judge_failures": r["judge_failures"],
+                  "n_judged": r["n"] - r["judge_failures"]}  # fmt: skip
     else:
-        block |= {"ddx_coverage": None, "ddx_coverage_ci": None, "judge_failures": None}
+        block |= {"ddx_coverage": None, "ddx_coverage_ci": None, "judge_failures": None, "n_judged": None}
     gap = None
     if block["ddx_coverage"] is not None and block["fdx_accuracy"] is not None:
         gap = block["ddx_coverage"] - block["fdx_accuracy"]
@@ -71,19 +74,26 @@ def _fdx(metrics: dict[str, Any], rows: list[Sample], confidence_interval: bool 
 
 
 def _es(metrics: dict[str, Any], rows: list[Sample]) -> dict[str, Any]:
-    """ES figures over the usable posteriors, and ``es_parse_failures``: posteriors that rest on no parsed answer."""
+    """ES figures over the usable posteriors; ``es_parse_failures`` (posteriors that rest on no parsed answer),
+    ``posterior_failures`` (letter mass below the threshold) and ``letter_mass`` ({mean, min}, None unmeasured)."""
     empty = {"es_image": None, "es_text": None, "es_gap": None, "es_gap_ci": None, "es_parse_failures": None,
-             "evidence_sensitivity": {}}  # fmt: skip
+             "posterior_failures": None, "letter_mass": None, "evidence_sensitivity": {}}  # fmt: skip
     if not rows:
         return empty
     from medsyn.metrics.sensitivity import posterior
 
-    failed = [s.posterior_failed for s in rows]
+    masses = [s.letter_mass for s in rows if s.letter_mass is not None]
+    counts = {
+        "es_parse_failures": sum(s.posterior_failed for s in rows),
+        "posterior_failures": sum(s.low_letter_mass for s in rows),
+        "letter_mass": {"mean": sum(masses) / len(masses), "min": min(masses)} if masses else None,
+    }
+    failed = [s.posterior_failed or s.low_letter_mass for s in rows]
     case_ids = [s.specific["case_id"] for s in rows]
     conditions = [s.specific["condition"] for s in rows]
     rows = [s for s, keep in zip(rows, usable_es_rows(case_ids, conditions, failed)) if keep]
     if not rows:
-        return empty | {"es_parse_failures": sum(failed)}
+        return empty | counts
     r = metrics["evidence_sensitivity"].compute(
         predictions=[posterior(s.logprobs) for s in rows],
         references=[OPTION_LETTERS.index(s.specific["answer"]) for s in rows],
@@ -91,7 +101,27 @@ def _es(metrics: dict[str, Any], rows: list[Sample]) -> dict[str, Any]:
         conditions=[s.specific["condition"] for s in rows],
         confidence_interval=True,
     )
-    return {key: r.get(key) for key in empty} | {"es_parse_failures": sum(failed)}
+    return {key: r.get(key) for key in empty} | counts
+
+
+def posterior_block(samples: list[Sample]) -> dict[str, Any] | None:
+    """Top-level ``posterior`` of §7: how the ES posteriors were measured (None when no ES task ran).
+
+    ``{"method": "logprobs" | "samples", "samples": N, "temperature": t, "identical_samples": count}``,
+    where ``identical_samples`` counts posteriors whose N samples were all the same text; ``samples``,
+    ``temperature`` and ``identical_samples`` are null for log-probabilities. Raises ValueError when
+    the posteriors of one run were measured in different ways.
+    """
+    measured = [s.posterior_method for s in samples if s.specific["task"] == "es" and s.posterior_method]
+    if not measured:
+        return None
+    kinds = {(m["method"], m["samples"], m["temperature"]) for m in measured}
+    if len(kinds) > 1:
+        raise ValueError(f"ES posteriors were measured in {len(kinds)} ways in one run ({sorted(kinds, key=str)}); "
+                         "rerun with one posterior method (e.g. logprobs=false for the endpoint)")  # fmt: skip
+    ((method, n, temperature),) = kinds
+    identical = sum(m["identical_samples"] for m in measured) if method == "samples" else None
+    return {"method": method, "samples": n, "temperature": temperature, "identical_samples": identical}
 
 
 def build_results(
@@ -117,8 +147,10 @@ def build_results(
         "medsyn_version": __version__,
         "dataset": dataset,
         "model": model,
-        "judge": judge,
+        "judge": judge_record(judge),
+        "ci": {"fdx_accuracy": RATE_CI, "ddx_coverage": RATE_CI, "es_gap": {**ES_GAP_CI, "seed": 0}},
         "image_budget": {"max_pixels": max_pixels},
+        "posterior": posterior_block(samples),
         "results": results,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,

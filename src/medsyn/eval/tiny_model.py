@@ -2,7 +2,10 @@
 
 It exercises the whole evaluation path (processor, chat template, interleaved images,
 generation, option log-probabilities) in seconds on a CPU. Its answers are noise: it is
-for tests and the demo, never for ranking.
+for tests and the demo, never for ranking. Which option letter it prefers is random, but that it
+answers with a letter is built in (:func:`favour_option_letters`), so its posteriors have the
+letter mass ES requires. ``think=True`` gives it a reasoning model's chat template, which opens
+a ``<think>`` block after the prompt.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% endif %}<|end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
+THINK_TEMPLATE = CHAT_TEMPLATE.replace("<|assistant|>\n{% endif %}", "<|assistant|>\n<think>\n{% endif %}")
+LETTER_BOOST = 125.0
+"""Weight of the constant hidden unit on the option letters' logits (see :func:`favour_option_letters`):
+about +10 after the final norm, so the letters hold most of the probability, and logits stay small
+enough for float32 to compare the fast path with the plain one."""
 CORPUS = [
     "You are an experienced physician. Read the clinical case below and answer the question.",
     "History Physical examination Findings Question: What is the most likely final diagnosis? Answer: A B C D E",
@@ -37,8 +45,41 @@ INIT_RANGE = 0.25
 """Wider than the usual 0.02, so that the random model's answers depend visibly on its input."""
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the tiny model (weights, config, tokenizer, processor) to ``out_dir``; deterministic for a seed."""
+def favour_option_letters(model, tokenizer, letters: str = "ABCD") -> None:
+    """Make hidden unit 0 a constant that raises the logits of every token variant of ``letters``.
+
+    The default is the letters every MEDSYN-mini case has (4 or 5 options): a raised E would take
+    the mass of a 4-option case's letters, so E keeps the random model's small probability.
+
+    Unit 0 of the residual stream is 1 in every token embedding, and no layer reads or writes it
+    (its norm weights and its output rows are zero), so after the final norm it is a positive
+    constant at every position; the letters' output rows weigh it with :data:`LETTER_BOOST`, and
+    every other token's output row is zero (logit 0). The letters' order among themselves stays
+    the random model's.
+    """
+    import torch
+
+    from medsyn.eval.backends.transformers_vlm import token_letters
+
+    ids = [i for letter, group in token_letters(tokenizer).items() if letter in letters for i in group]
+    text = model.model.language_model
+    with torch.no_grad():
+        text.embed_tokens.weight[:, 0] = 1.0
+        for layer in text.layers:
+            layer.input_layernorm.weight[0] = layer.post_attention_layernorm.weight[0] = 0.0
+            layer.self_attn.o_proj.weight[0] = layer.mlp.down_proj.weight[0] = 0.0
+        others = torch.ones(model.lm_head.weight.shape[0], dtype=torch.bool)
+        others[ids] = False
+        model.lm_head.weight[others] = 0.0
+        model.lm_head.weight[:, 0] = 0.0
+        model.lm_head.weight[ids, 0] = LETTER_BOOST
+
+
+def build_tiny_model(out_dir: str | Path, seed: int = 0, think: bool = False) -> Path:
+    """Write the tiny model (weights, config, tokenizer, processor) to ``out_dir``; deterministic for a seed.
+
+    ``think``: the chat template of a reasoning model (the generation prompt opens ``<think>``).
+    """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
@@ -66,7 +107,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
         bos_token="<s>",
         eos_token="<|end|>",
         extra_special_tokens={"image_token": IMAGE_TOKEN},
-        chat_template=CHAT_TEMPLATE,
+        chat_template=THINK_TEMPLATE if think else CHAT_TEMPLATE,
         model_input_names=["input_ids", "attention_mask"],
         padding_side="left",
     )
@@ -79,7 +120,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
         patch_size=PATCH_SIZE,
         vision_feature_select_strategy="default",
         num_additional_image_tokens=1,
-        chat_template=CHAT_TEMPLATE,
+        chat_template=THINK_TEMPLATE if think else CHAT_TEMPLATE,
     )
     vision = CLIPVisionConfig(
         hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
@@ -99,6 +140,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
     )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
+    favour_option_letters(model, tokenizer)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out)

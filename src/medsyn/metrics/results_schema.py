@@ -16,6 +16,18 @@ Beyond the example of DESIGN §7:
   no option letter). They are counted, never scored: their (case, CE type) pairs are left out
   of ES, and with nothing left the ES figures are null. Null when no ES task ran; a file written
   before the key existed may leave it out (its ES posteriors were not checked).
+* ``n_judged`` per block (DDx cases the judge scored; null when no DDx ran), ``ci`` at the top
+  (the interval method per rate: ``{rate: {"method", "level", ...}}`` for ``fdx_accuracy``,
+  ``ddx_coverage`` and ``es_gap``), and ``judge`` as ``{name, model, prompt_version}`` (DESIGN §7
+  additions); older files may leave out ``n_judged`` and ``ci`` and give ``judge`` as a string.
+* ``posterior_failures`` per block (ES posteriors whose letter mass is below
+  :data:`medsyn.metrics.sensitivity.MIN_LETTER_MASS`, counted and left out of ES like
+  ``es_parse_failures``), ``letter_mass`` = ``{"mean", "min"}`` over the ES posteriors (null when
+  not measured), and ``posterior`` at the top: ``{"method": "logprobs" | "samples", "samples",
+  "temperature", "identical_samples"}`` (null when no ES task ran; ``identical_samples`` may be left
+  out); older files may leave them out.
+* ``image_budget`` is ``{"max_pixels": positive integer or null}``; no value of a file may nest
+  deeper than :data:`MAX_DEPTH` (a reader that recursed into it would fail).
 """
 
 from __future__ import annotations
@@ -30,7 +42,14 @@ OVERALL = "overall"
 RESULT_LANGUAGES: tuple[str, ...] = (*LANGUAGES, OVERALL)
 MODEL_TYPES: tuple[str, ...] = ("open", "proprietary", "medical", "reference")
 
-TOP_KEYS = ("medsyn_version", "dataset", "model", "judge", "image_budget", "results", "created_at", "command")
+TOP_KEYS = ("medsyn_version", "dataset", "model", "judge", "image_budget", "results", "created_at", "command", "ci", "posterior")
+OPTIONAL_TOP_KEYS = ("ci", "posterior")
+"""Keys a file written before they existed may leave out."""
+JUDGE_KEYS = ("name", "model", "prompt_version")
+CI_RATES = ("fdx_accuracy", "ddx_coverage", "es_gap")
+CI_METHODS = ("wilson", "case-bootstrap-percentile")
+MAX_DEPTH = 16
+"""The deepest nesting a results file may have (the schema itself needs 5)."""
 DATASET_KEYS = ("name", "revision", "n_cases")
 MODEL_KEYS = ("name", "type", "params_b")
 RATE_KEYS = ("fdx_accuracy", "ddx_coverage")
@@ -40,10 +59,14 @@ COUNT_KEYS = ("parse_failures", "judge_failures")
 ES_FAILURES = "es_parse_failures"
 """Failed ES posteriors: at most ``n`` × (1 + 2 × CE types), one per case and condition."""
 ES_KEYS = ("es_image", "es_text", "es_gap")
+POSTERIOR_FAILURES = "posterior_failures"
+"""ES posteriors with too little letter mass: bounded like ``es_parse_failures``."""
+POSTERIOR_KEYS = ("method", "samples", "temperature", "identical_samples")
+POSTERIOR_METHODS = ("logprobs", "samples")
 BLOCK_KEYS = (
     "n", "fdx_accuracy", "fdx_accuracy_ci", "parse_failures", "ddx_coverage", "ddx_coverage_ci",
     "judge_failures", "ddx_fdx_gap", "es_image", "es_text", "es_gap", "es_gap_ci",
-    ES_FAILURES, "evidence_sensitivity", "conditions",
+    ES_FAILURES, "evidence_sensitivity", "conditions", "n_judged", POSTERIOR_FAILURES, "letter_mass",
 )
 MAX_MODEL_NAME = 200
 TOLERANCE = 1e-3
@@ -54,7 +77,12 @@ KnownDatasets = dict[str, dict[str, Any]]
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
 
 
 def _is_count(value: Any) -> bool:
@@ -191,12 +219,48 @@ def _count(count: Any, where: str, n: int | None, per_case: int, problems: list[
         problems.append(f"{where}: {count} is more than {most}")
 
 
+def _letter_mass(value: Any, path: str, problems: list[str]) -> None:
+    """``letter_mass``: null, or ``{"mean", "min"}``, fractions with min <= mean."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        problems.append(f"{path}: must be an object {{mean, min}} or null, got {_short(value)}")
+        return
+    _keys(value, ("mean", "min"), path, problems)
+    usable = [_rate(value.get(k), f"{path}.{k}", problems) for k in ("mean", "min")]
+    if all(usable) and value["min"] > value["mean"] + TOLERANCE:
+        problems.append(f"{path}.min: {value['min']} is above the mean {value['mean']}")
+
+
+def _posterior(obj: dict, problems: list[str]) -> None:
+    """Top-level ``posterior``: null, or how the ES posteriors were measured."""
+    value = obj.get("posterior")
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        problems.append(f"posterior: must be an object {{{', '.join(POSTERIOR_KEYS)}}} or null, got {_short(value)}")
+        return
+    _keys(value, POSTERIOR_KEYS, "posterior", problems, optional=("identical_samples",))  # DESIGN §7 names three
+    method, n, temperature, identical = (value.get(k) for k in POSTERIOR_KEYS)
+    if "method" in value and method not in POSTERIOR_METHODS:
+        problems.append(f"posterior.method: {_short(method)} is not one of {', '.join(POSTERIOR_METHODS)}")
+    if method == "samples":
+        if not (_is_count(n) and n > 0):
+            problems.append(f"posterior.samples: must be a positive integer for method samples, got {_short(n)}")
+        if not (_is_number(temperature) and temperature >= 0):
+            problems.append(f"posterior.temperature: must be a number >= 0 for method samples, got {_short(temperature)}")
+        if "identical_samples" in value and not _is_count(identical):
+            problems.append(f"posterior.identical_samples: must be a non-negative integer for method samples, got {_short(identical)}")
+    elif method == "logprobs" and any(v is not None for v in (n, temperature, identical)):
+        problems.append("posterior: samples, temperature and identical_samples must be null for method logprobs")
+
+
 def _block(block: Any, path: str, problems: list[str]) -> int | None:
     """Check one language's results; return its ``n`` when valid."""
     if not isinstance(block, dict):
         problems.append(f"{path}: must be an object")
         return None
-    _keys(block, BLOCK_KEYS, path, problems, optional=(ES_FAILURES,))
+    _keys(block, BLOCK_KEYS, path, problems, optional=(ES_FAILURES, "n_judged", POSTERIOR_FAILURES, "letter_mass"))
     n = block.get("n")
     if "n" in block and not (_is_count(n) and n > 0):
         problems.append(f"{path}.n: must be a positive integer (number of cases), got {n!r}")
@@ -204,9 +268,15 @@ def _block(block: Any, path: str, problems: list[str]) -> int | None:
     for key in RATE_KEYS:
         _rate(block.get(key), f"{path}.{key}", problems)
         _interval(block, key, path, problems, is_rate=True)
-    for key in (*COUNT_KEYS, ES_FAILURES):
-        per_case = 1 if key in COUNT_KEYS else 1 + 2 * len(VISUAL_CE_TYPES)
+    for key in (*COUNT_KEYS, ES_FAILURES, "n_judged", POSTERIOR_FAILURES):
+        per_case = 1 + 2 * len(VISUAL_CE_TYPES) if key in (ES_FAILURES, POSTERIOR_FAILURES) else 1
         _count(block.get(key), f"{path}.{key}", n, per_case, problems)
+    _letter_mass(block.get("letter_mass"), f"{path}.letter_mass", problems)
+    judged, failed = block.get("n_judged"), block.get("judge_failures")
+    if _is_count(judged) and _is_count(failed) and n is not None and judged + failed > n:
+        problems.append(f"{path}.n_judged: {judged} judged + {failed} judge failures is more than n = {n}")
+    if judged == 0 and _is_number(block.get("ddx_coverage")):
+        problems.append(f"{path}.n_judged: 0 although ddx_coverage is given")
     ddx, fdx, gap = block.get("ddx_coverage"), block.get("fdx_accuracy"), block.get("ddx_fdx_gap")
     if _finite(gap, f"{path}.ddx_fdx_gap", problems):
         if not (_is_number(ddx) and _is_number(fdx)):
@@ -313,6 +383,79 @@ def _results(obj: dict, counts: dict[str, int], problems: list[str]) -> None:
         problems.append(f"results.overall.n: {ns[OVERALL]} is not the sum of dataset.n_cases ({total})")
 
 
+def _too_deep(obj: Any) -> str | None:
+    """The path of the first value nested deeper than MAX_DEPTH, else None; iterative, so any depth is safe."""
+    stack: list[tuple[Any, str, int]] = [(obj, "<file>", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack += [(child, f"{path}.{key}" if isinstance(value, dict) else f"{path}[{key}]", depth + 1)
+                  for key, child in items]
+    return None
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for problem lines about untrusted values."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _judge(obj: dict, problems: list[str]) -> None:
+    """``judge``: {name, model, prompt_version} (model and prompt_version null for the lexical judge), or a plain name."""
+    judge = obj.get("judge")
+    if isinstance(judge, str) or "judge" not in obj:
+        _string(obj, "judge", "", problems, max_len=200)
+        return
+    if not isinstance(judge, dict):
+        problems.append(f"judge: must be an object {{name, model, prompt_version}} or a string, got {_short(judge)}")
+        return
+    _keys(judge, JUDGE_KEYS, "judge", problems)
+    _string(judge, "name", "judge", problems, max_len=300)
+    for key in ("model", "prompt_version"):
+        if judge.get(key) is not None:
+            _string(judge, key, "judge", problems, max_len=200)
+
+
+def _image_budget(obj: dict, problems: list[str]) -> None:
+    """``image_budget``: {"max_pixels": a positive integer, or null for the model's default}."""
+    if "image_budget" not in obj:
+        return
+    budget = obj["image_budget"]
+    if not isinstance(budget, dict):
+        problems.append(f"image_budget: must be an object such as {{\"max_pixels\": 1003520}}, got {_short(budget)}")
+        return
+    _keys(budget, ("max_pixels",), "image_budget", problems)
+    pixels = budget.get("max_pixels")
+    if pixels is not None and not (_is_count(pixels) and pixels > 0):
+        problems.append(f"image_budget.max_pixels: must be a positive integer or null, got {_short(pixels)}")
+
+
+def _ci(obj: dict, problems: list[str]) -> None:
+    """``ci``: {rate: {"method": one of CI_METHODS, "level": a number in (0, 1), and the method's settings}}."""
+    if "ci" not in obj:
+        return
+    ci = obj["ci"]
+    if not isinstance(ci, dict):
+        problems.append(f"ci: must be an object {{rate: {{method, level}}}}, got {_short(ci)}")
+        return
+    for rate, spec in ci.items():
+        where = f"ci.{rate}"
+        if rate not in CI_RATES:
+            problems.append(f"{where}: unknown rate (expected one of {', '.join(CI_RATES)})")
+        elif not isinstance(spec, dict):
+            problems.append(f"{where}: must be an object {{method, level, ...}}, got {_short(spec)}")
+        elif spec.get("method") not in CI_METHODS:
+            problems.append(f"{where}.method: {_short(spec.get('method'))} is not one of {', '.join(CI_METHODS)}")
+        elif not (_is_number(spec.get("level")) and 0 < spec["level"] < 1):
+            problems.append(f"{where}.level: must be a number between 0 and 1, got {_short(spec.get('level'))}")
+        else:
+            for key, value in spec.items():
+                if key not in ("method", "level") and not (_is_count(value) or isinstance(value, str) and len(value) <= 200):
+                    problems.append(f"{where}.{key}: must be a non-negative integer or a short string, got {_short(value)}")
+
+
 def validate_results(obj: Any, known_datasets: KnownDatasets | None = None) -> list[str]:
     """Every problem of a §7 results file, one line each; empty when valid.
 
@@ -323,14 +466,18 @@ def validate_results(obj: Any, known_datasets: KnownDatasets | None = None) -> l
     """
     if not isinstance(obj, dict):
         return [f"<file>: must be a JSON object, got {type(obj).__name__}"]
+    deep = _too_deep(obj)
+    if deep:
+        return [f"{deep}: nested deeper than {MAX_DEPTH} levels (a results file needs 5)"]
     problems: list[str] = []
-    _keys(obj, TOP_KEYS, "", problems)
-    for key in ("medsyn_version", "judge"):
-        _string(obj, key, "", problems, max_len=200)
+    _keys(obj, TOP_KEYS, "", problems, optional=OPTIONAL_TOP_KEYS)
+    _string(obj, "medsyn_version", "", problems, max_len=200)
+    _judge(obj, problems)
     if "command" in obj and not isinstance(obj["command"], str):
-        problems.append(f"command: must be a string, got {obj['command']!r}")
-    if "image_budget" in obj and not isinstance(obj["image_budget"], dict):
-        problems.append(f"image_budget: must be an object such as {{\"max_pixels\": 1003520}}, got {obj['image_budget']!r}")
+        problems.append(f"command: must be a string, got {_short(obj['command'])}")
+    _image_budget(obj, problems)
+    _ci(obj, problems)
+    _posterior(obj, problems)
     created = obj.get("created_at")
     if "created_at" in obj:
         try:

@@ -15,6 +15,7 @@ paper's exact formula is not public.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from itertools import chain
 from typing import Any
@@ -29,6 +30,28 @@ SUM_TOLERANCE = 1e-4
 """A row whose probabilities sum further than this from 1 is not a distribution; closer rows are renormalized."""
 
 
+MIN_LETTER_MASS = 0.5
+"""A posterior whose letter mass is below this is a *posterior failure*, left out of ES.
+
+Letter mass: with log-probabilities, the total probability of every token variant of the
+option letters (:func:`letter_of_token`) before renormalizing over the letters; with sampled
+answers, the share of samples that parse to an option letter. Below one half the model mostly
+answers something else ("The", ``**``, ``<think>``) and the renormalized letters are noise."""
+
+
+def letter_of_token(token: str) -> str | None:
+    """The capital letter a token stands for once whitespace and punctuation are stripped (" A", "(A", "**A", "Ａ").
+
+    The one definition of a letter's token variants: both backends merge exactly these tokens.
+
+    >>> [letter_of_token(t) for t in ("A", " B", "(C", "**D", "The", "AB")]
+    ['A', 'B', 'C', 'D', None, None]
+    """
+    kept = [ch for ch in unicodedata.normalize("NFKC", token) if unicodedata.category(ch)[0] not in "PZC"]
+    text = "".join(ch for ch in kept if unicodedata.category(ch) != "Sk")
+    return text if len(text) == 1 and "A" <= text <= "Z" else None
+
+
 def posterior_failed(response: Any) -> bool:
     """True when a log-likelihood response's posterior rests on no parsed answer.
 
@@ -37,6 +60,16 @@ def posterior_failed(response: Any) -> bool:
     posterior: that posterior is a guess, not the model's answer. Other backends never fail.
     """
     return getattr(response, "unparseable_samples", 0) >= getattr(response, "n_samples", 1) > 0
+
+
+def low_letter_mass(response: Any) -> bool:
+    """True for a *posterior failure*: a parsed posterior whose ``letter_mass`` is below :data:`MIN_LETTER_MASS`.
+
+    A response without ``letter_mass`` (not measured) never fails here; one that failed to
+    parse at all counts as a parse failure (:func:`posterior_failed`), not here.
+    """
+    mass = getattr(response, "letter_mass", None)
+    return mass is not None and mass < MIN_LETTER_MASS and not posterior_failed(response)
 
 
 def usable_es_rows(case_ids: list[str], conditions: list[str], failed: list[bool]) -> list[bool]:

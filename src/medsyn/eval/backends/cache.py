@@ -3,9 +3,11 @@
 One JSON line per finished result, appended and flushed as soon as the result
 exists, so a run killed midway keeps every finished sample and a rerun only
 computes the rest. Keys come from :func:`request_key`, a sha256 of everything
-that determines an output (model identity, request kind, exact query text, the
-bytes of every image, choices, generation parameters): a changed dataset or
-model gives new keys, so stale outputs are never reused.
+that determines an output (model identity and the backend's settings that change an output,
+request kind, exact query text, the bytes of every image, choices, generation parameters,
+the medsyn and prompt versions): a changed dataset, model, setting or release gives new keys,
+so stale outputs are never reused. Only valid results are stored: backends check a reply
+before they ``put`` it.
 
 >>> import tempfile
 >>> cache = ResponseCache(tempfile.mkdtemp(), "demo-model")
@@ -29,6 +31,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from PIL import Image
+
+from medsyn import __version__
+from medsyn.eval.prompts import PROMPT_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +70,10 @@ def request_key(
     ``model`` is any JSON-serialisable identity (name, served revision, ...);
     ``kind`` names the request type (e.g. "generate", "logprobs", "samples");
     ``params`` holds the generation parameters. Images are hashed with
-    :func:`image_digest`, in order.
+    :func:`image_digest`, in order. The medsyn and prompt versions are always part of the key.
     """
     payload = {
+        "versions": {"medsyn": __version__, "prompt": PROMPT_VERSION},
         "model": model,
         "kind": kind,
         "query": query,

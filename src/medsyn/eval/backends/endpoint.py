@@ -12,6 +12,18 @@ others are not sent. Requests run concurrently under a limit, are retried with
 exponential backoff, and every finished output is written at once to a
 :class:`~medsyn.eval.backends.cache.ResponseCache`, so an interrupted run resumes.
 
+Hostile replies: a reply with no choices, a non-finite or positive log-probability, or a
+malformed body is retried like a transient error and, still malformed after the last retry,
+counted as a failure (an empty text: an FDx parse failure; a uniform posterior: an ES parse
+failure), logged, and never cached, so a rerun asks again. A reply naming another model than
+the one requested (other than a dated snapshot of it, ``gpt-4o`` -> ``gpt-4o-2024-08-06``) is
+refused. The API key and any ``Bearer`` token are scrubbed from every error message and log line.
+
+Letter mass (:data:`medsyn.metrics.sensitivity.MIN_LETTER_MASS`): with log-probabilities, the
+listed probability of the option letters' token variants; with samples, the share of samples
+that parse to a letter. N samples at temperature 1 that are all the same text are logged and
+flagged (``identical_samples``): the server is likely ignoring the temperature.
+
 Configuration is the ``model_name`` lighteval passes, in its model-args syntax::
 
     medsyn lighteval custom "model_name=Qwen/Qwen2.5-VL-7B-Instruct,base_url=http://127.0.0.1:8000/v1,concurrency=16" \\
@@ -33,13 +45,12 @@ import asyncio
 import base64
 import io
 import logging
+import json
 import math
 import os
 import random
 import re
 import threading
-import unicodedata
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
 import openai
@@ -51,13 +62,18 @@ from pydantic import BaseModel, Field
 from tqdm import tqdm
 
 from medsyn.eval.backends.cache import ResponseCache, request_key, responses_dir
+from medsyn.eval.backends.posterior import PosteriorResponse
 from medsyn.eval.prompts import interleave
 from medsyn.metrics.answers import extract_answer
+from medsyn.metrics.sensitivity import letter_of_token
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 60.0
 PROBABILITY_FLOOR = 1e-10
+SAMPLE_TEMPERATURE = 1.0
+LOGPROB_TOLERANCE = 1e-6
+"""A log-probability above this (a probability above 1) is a malformed reply."""
 
 
 class EndpointSettings(BaseModel, extra="forbid"):
@@ -87,38 +103,16 @@ class EndpointSettings(BaseModel, extra="forbid"):
         return cls(**ModelConfig._parse_args(spec))
 
 
-@dataclass
-class PosteriorResponse(ModelResponse):
-    """A ModelResponse for the answer posterior: ``logprobs`` is log p(letter) per choice, normalised.
-
-    ``posterior_method`` is "logprobs" or "samples"; ``n_samples`` the number of
-    outputs it rests on; ``unparseable_samples`` the samples with no answer (for
-    "logprobs": 1 when no option letter was among the top tokens, and the
-    posterior is then uniform).
-    """
-
-    posterior_method: str = "logprobs"
-    n_samples: int = 1
-    unparseable_samples: int = 0
-
-
-def letter_of_token(token: str) -> str | None:
-    """The capital letter a token stands for once whitespace and punctuation are stripped (" A", "(A", "**A")."""
-    kept = [ch for ch in unicodedata.normalize("NFKC", token) if unicodedata.category(ch)[0] not in "PZC"]
-    kept = [ch for ch in kept if unicodedata.category(ch) != "Sk"]
-    text = "".join(kept)
-    return text if len(text) == 1 and "A" <= text <= "Z" else None
-
-
 def _logsumexp(values: Sequence[float]) -> float:
     top = max(values)
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def posterior_from_top_logprobs(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> tuple[list[float], int]:
-    """Log posterior over ``letters`` from one position's top log-probabilities, and how many letters were listed.
+def posterior_from_top_logprobs(top: Sequence[tuple[str, float]], letters: Sequence[str]) -> tuple[list[float], float]:
+    """Log posterior over ``letters`` from one position's top log-probabilities, and the listed letter mass.
 
-    Tokens that are the same letter (``"A"``, ``" A"``) are merged by log-sum-exp.
+    Tokens that are the same letter (:func:`~medsyn.metrics.sensitivity.letter_of_token`:
+    ``"A"``, ``" A"``, ``"(A"``) are merged by log-sum-exp; the letter mass is their total probability.
     A letter missing from the list gets the largest probability the list allows:
     min(smallest listed probability, unlisted mass / number of missing letters),
     never below 1e-10 so every log p is finite. The result is renormalised over
@@ -138,7 +132,8 @@ def posterior_from_top_logprobs(top: Sequence[tuple[str, float]], letters: Seque
         floor = max(min(min(listed), max(0.0, 1.0 - sum(listed)) / len(missing)), PROBABILITY_FLOOR)
     raw = [_logsumexp(found[letter]) if letter in found else math.log(floor) for letter in letters]
     norm = _logsumexp(raw)
-    return [value - norm for value in raw], len(found)
+    mass = sum(math.exp(lp) for values in found.values() for lp in values)
+    return [value - norm for value in raw], mass
 
 
 def posterior_from_samples(answers: Sequence[str | None], letters: Sequence[str]) -> tuple[list[float], int]:
@@ -229,14 +224,66 @@ def rejects_logprobs(exc: BaseException | None) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """A one-line description of a request error (never includes credentials)."""
+    """A one-line description of a request error (scrub it with :func:`scrub` before showing it)."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {exc.message}"
     return f"{type(exc).__name__}: {exc}"
 
 
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret and every ``Bearer <token>`` replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _BEARER.sub(r"\1***", text)
+
+
+def scrub_exception(exc: BaseException, secrets: Sequence[str]) -> BaseException:
+    """Scrub ``exc`` in place (its arguments, and an API error's message and body), so a traceback shows no secret."""
+    exc.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in exc.args)
+    if isinstance(exc, openai.APIError):
+        exc.message = scrub(exc.message, secrets)
+        if exc.body is not None:
+            exc.body = json.loads(scrub(json.dumps(exc.body), secrets))
+    return exc
+
+
+def same_model(replied: str, requested: str) -> bool:
+    """Whether a reply's ``model`` is the one requested, or a dated snapshot of it (``gpt-4o-2024-08-06``)."""
+    return replied == requested or re.fullmatch(re.escape(requested) + r"-\d{4}-?\d{2}-?\d{2}", replied) is not None
+
+
+class MalformedReply(ValueError):
+    """A 200 reply that cannot be used (no choices, a non-finite log-probability); retried like a 5xx."""
+
+
+def check_choices(response: Any) -> None:
+    """Raise MalformedReply unless ``response`` holds a non-empty list of choices."""
+    if not isinstance(getattr(response, "choices", None), list) or not response.choices:
+        raise MalformedReply("the reply has no choices")
+
+
+def check_logprobs(response: Any) -> None:
+    """Raise MalformedReply unless the choices are there and every top log-probability is a finite number <= 0."""
+    check_choices(response)
+    logprobs = response.choices[0].logprobs
+    for position in (logprobs.content or []) if logprobs else []:
+        for entry in position.top_logprobs or []:
+            value = entry.logprob
+            if not isinstance(entry.token, str) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value > LOGPROB_TOLERANCE:  # fmt: skip
+                raise MalformedReply(f"log-probability {value!r} of token {entry.token!r} is not a finite number <= 0")
+
+
 class EndpointRequestError(RuntimeError):
     """Requests that still failed after every retry; finished samples are already cached."""
+
+
+class MalformedReplyError(EndpointRequestError):
+    """Replies still malformed after every retry: counted as failures, never cached."""
 
 
 def _run_coroutine(coro: Awaitable[Any]) -> Any:
@@ -289,6 +336,11 @@ class EndpointModel(LightevalModel):
         # lighteval's Pipeline calls ``model._cache._init_registry``; our cache keys need no registry
         self._cache = ResponseCache(s.cache_dir or responses_dir(), s.model_name)
         self._logprobs_available: bool | None = None if s.logprobs else False
+        self._warned_identical = False
+
+    def _describe(self, exc: BaseException) -> str:
+        """:func:`describe` of ``exc``, scrubbed (and ``exc`` scrubbed in place) of the API key and bearer tokens."""
+        return describe(scrub_exception(exc, [self._api_key or ""]))
 
     def _served_model(self) -> dict | None:
         """The served model's stable fields from ``GET /models``; None when the endpoint has no such route."""
@@ -297,11 +349,11 @@ class EndpointModel(LightevalModel):
             models = list(client.models.list())
         except openai.APIStatusError as exc:
             if exc.status_code in (404, 405, 501):
-                logger.warning("%s has no model list (%s); cache identity is the model name and URL", self.base_url, describe(exc))
+                logger.warning("%s has no model list (%s); cache identity is the model name and URL", self.base_url, self._describe(exc))
                 return None
-            raise RuntimeError(f"listing models at {self.base_url} failed: {describe(exc)}") from exc
+            raise RuntimeError(f"listing models at {self.base_url} failed: {self._describe(exc)}") from exc
         except openai.APIConnectionError as exc:
-            raise RuntimeError(f"cannot reach {self.base_url}: {describe(exc)}") from exc
+            raise RuntimeError(f"cannot reach {self.base_url}: {self._describe(exc)}") from exc
         finally:
             client.close()
         match = [m for m in models if m.id == self.settings.model_name]
@@ -326,19 +378,35 @@ class EndpointModel(LightevalModel):
 
     # requests ---------------------------------------------------------------
 
-    async def _create(self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, doc: Doc, **kwargs: Any) -> Any:
-        """One chat completion, retried on transient errors; raises EndpointRequestError naming the doc."""
+    async def _create(
+        self, client: openai.AsyncOpenAI, limit: asyncio.Semaphore, doc: Doc, check: Callable[[Any], None], **kwargs: Any
+    ) -> Any:
+        """One chat completion that passes ``check``, retried on transient errors and malformed replies.
+
+        Raises MalformedReplyError when the last reply is still malformed, EndpointRequestError naming
+        the doc on any other failure, and on a reply from another model than the one requested.
+        """
+        requested = self.settings.model_name
         for attempt in range(self.settings.max_retries + 1):
             try:
                 async with limit:
-                    return await client.chat.completions.create(model=self.settings.model_name, **kwargs)
-            except (openai.APIConnectionError, openai.APIStatusError) as exc:
-                if not is_retryable(exc) or attempt == self.settings.max_retries:
+                    response = await client.chat.completions.create(model=requested, **kwargs)
+                replied = getattr(response, "model", None)
+                if isinstance(replied, str) and replied and not same_model(replied, requested):
                     raise EndpointRequestError(
-                        f"{doc_label(doc)}: request failed after {attempt + 1} attempt(s): {describe(exc)}"
-                    ) from exc
+                        f"{doc_label(doc)}: the reply comes from model {replied!r}, not the requested {requested!r} "
+                        f"(is {self.base_url} a router or proxy serving another model?); refusing it"
+                    )
+                check(response)
+                return response
+            except (openai.APIConnectionError, openai.APIStatusError, MalformedReply) as exc:
+                message = self._describe(exc)
+                if isinstance(exc, MalformedReply) and attempt == self.settings.max_retries:
+                    raise MalformedReplyError(f"{doc_label(doc)}: malformed reply after {attempt + 1} attempt(s): {message}") from exc
+                if not isinstance(exc, MalformedReply) and (not is_retryable(exc) or attempt == self.settings.max_retries):
+                    raise EndpointRequestError(f"{doc_label(doc)}: request failed after {attempt + 1} attempt(s): {message}") from exc
                 delay = retry_delay(exc, attempt, self.settings.retry_base)
-                logger.warning("%s: %s; retry %d in %.2fs", doc_label(doc), describe(exc), attempt + 1, delay)
+                logger.warning("%s: %s; retry %d in %.2fs", doc_label(doc), message, attempt + 1, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
@@ -359,7 +427,7 @@ class EndpointModel(LightevalModel):
                         except EndpointRequestError:
                             raise
                         except Exception as exc:
-                            raise EndpointRequestError(f"{doc_label(doc)}: {describe(exc)}") from exc
+                            raise EndpointRequestError(f"{doc_label(doc)}: {self._describe(exc)}") from exc
                         finally:
                             bar.update()
 
@@ -424,11 +492,15 @@ class EndpointModel(LightevalModel):
         )
 
     async def _cached(self, key: str, compute: Callable[[], Awaitable[dict]]) -> dict:
+        """The cached value of ``key``, else ``compute()``'s, cached once it returns (a raised error caches nothing)."""
         value = self._cache.get(key)
         if value is None:
             value = await compute()
             self._cache.put(key, value)
         return value
+
+    def _malformed(self, exc: MalformedReplyError, counted_as: str) -> None:
+        logger.warning("%s; counted as %s, not cached (a rerun asks again)", exc, counted_as)
 
     def _generate_job(self, doc: Doc) -> Job:
         messages, sent = build_messages(doc)
@@ -443,7 +515,7 @@ class EndpointModel(LightevalModel):
 
         async def job(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
             async def compute() -> dict:
-                response = await self._create(client, limit, doc, messages=messages, **params)
+                response = await self._create(client, limit, doc, check_choices, messages=messages, **params)
                 choices = sorted(response.choices, key=lambda c: c.index)
                 return {
                     "texts": [c.message.content or "" for c in choices],
@@ -452,7 +524,11 @@ class EndpointModel(LightevalModel):
                     "system_fingerprint": response.system_fingerprint,
                 }
 
-            value = await self._cached(key, compute)
+            try:
+                value = await self._cached(key, compute)
+            except MalformedReplyError as exc:
+                self._malformed(exc, "an empty answer")
+                return ModelResponse(text=[""] * params["n"], input=doc.query)
             return ModelResponse(text=value["texts"], reasonings=value["reasonings"], input=doc.query)
 
         return job
@@ -464,10 +540,10 @@ class EndpointModel(LightevalModel):
         messages, sent = build_messages(doc)
         s = self.settings
         lp_params = {"temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": s.top_logprobs}
-        sample_params = {"temperature": 1.0, "max_tokens": s.sample_max_tokens}
+        sample_params = {"temperature": SAMPLE_TEMPERATURE, "max_tokens": s.sample_max_tokens}
 
         async def ask_logprobs(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> dict:
-            response = await self._create(client, limit, doc, messages=messages, **lp_params)
+            response = await self._create(client, limit, doc, check_logprobs, messages=messages, **lp_params)
             choice = response.choices[0]
             content = choice.logprobs.content if choice.logprobs else None
             top = [[t.token, t.logprob] for t in content[0].top_logprobs] if content and content[0].top_logprobs else None
@@ -476,9 +552,9 @@ class EndpointModel(LightevalModel):
         async def ask_samples(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> dict:
             texts: list[str] = []
             while len(texts) < s.samples:  # servers that ignore ``n`` return fewer choices
-                response = await self._create(client, limit, doc, messages=messages, n=s.samples - len(texts), **sample_params)
-                if not response.choices:
-                    raise EndpointRequestError(f"{doc_label(doc)}: the endpoint returned no choices")
+                response = await self._create(
+                    client, limit, doc, check_choices, messages=messages, n=s.samples - len(texts), **sample_params
+                )
                 texts += [c.message.content or "" for c in sorted(response.choices, key=lambda c: c.index)]
             return {"texts": texts[: s.samples], "system_fingerprint": response.system_fingerprint}
 
@@ -486,18 +562,20 @@ class EndpointModel(LightevalModel):
             """The top log-probabilities answer; None when the probe is refused with a 400 about logprobs."""
             try:
                 return await self._cached(self._key(doc, "logprobs", sent, lp_params), lambda: ask_logprobs(client, limit))
+            except MalformedReplyError:
+                raise
             except EndpointRequestError as exc:
                 if self._logprobs_available is None and rejects_logprobs(exc.__cause__):
-                    self._use_samples(f"refused log-probabilities ({describe(exc.__cause__)})")
+                    self._use_samples(f"refused log-probabilities ({self._describe(exc.__cause__)})")
                     return None
                 raise
 
-        async def job(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
+        async def posterior(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
             value = await logprobs_or_none(client, limit) if self._logprobs_available is not False else None
             if value is not None:
                 if value["top_logprobs"] is not None:
                     self._logprobs_available = True
-                    logprobs, listed = posterior_from_top_logprobs(value["top_logprobs"], letters)
+                    logprobs, mass = posterior_from_top_logprobs(value["top_logprobs"], letters)
                     greedy = letter_of_token(value["text"])
                     return PosteriorResponse(
                         text=[value["text"]],
@@ -506,24 +584,49 @@ class EndpointModel(LightevalModel):
                         input=doc.query,
                         posterior_method="logprobs",
                         n_samples=1,
-                        unparseable_samples=0 if listed else 1,
+                        unparseable_samples=0 if mass > 0 else 1,
+                        letter_mass=mass,
                     )
                 self._use_samples("returned no log-probabilities")
             key = self._key(doc, "samples", sent, {**sample_params, "n": s.samples})
             value = await self._cached(key, lambda: ask_samples(client, limit))
+            texts = value["texts"]
             options = (doc.specific or {}).get("options")
-            answers = [extract_answer(text, options) for text in value["texts"]]
+            answers = [extract_answer(text, options) for text in texts]
             logprobs, unparseable = posterior_from_samples(answers, letters)
             counts = [answers.count(letter) for letter in letters]
             mode = [count == max(counts) and counts.count(count) == 1 and count > 0 for count in counts]
+            identical = len(texts) > 1 and len(set(texts)) == 1
+            if identical and not self._warned_identical:
+                self._warned_identical = True
+                logger.warning(
+                    "%s: all %d samples at temperature %g are the same text: %s may ignore the temperature "
+                    "(recorded as identical_samples in results.json)", doc_label(doc), len(texts), SAMPLE_TEMPERATURE, self.base_url,
+                )  # fmt: skip
             return PosteriorResponse(
-                text=value["texts"],
+                text=texts,
                 logprobs=logprobs,
                 argmax_logits_eq_gold=mode,
                 input=doc.query,
                 posterior_method="samples",
-                n_samples=len(value["texts"]),
+                n_samples=len(texts),
                 unparseable_samples=unparseable,
+                letter_mass=(len(texts) - unparseable) / len(texts),
+                temperature=SAMPLE_TEMPERATURE,
+                identical_samples=identical,
             )
+
+        async def job(client: openai.AsyncOpenAI, limit: asyncio.Semaphore) -> ModelResponse:
+            try:
+                return await posterior(client, limit)
+            except MalformedReplyError as exc:
+                self._malformed(exc, "an ES parse failure")
+                sampled = self._logprobs_available is False
+                n = s.samples if sampled else 1
+                return PosteriorResponse(
+                    text=[""], logprobs=[-math.log(len(letters))] * len(letters), argmax_logits_eq_gold=[False] * len(letters),
+                    input=doc.query, posterior_method="samples" if sampled else "logprobs", n_samples=n, unparseable_samples=n,
+                    temperature=SAMPLE_TEMPERATURE if sampled else None,
+                )  # fmt: skip
 
         return job

@@ -3,10 +3,17 @@
 What lighteval's own vision path (``VLMTransformersModel``) does not do, this does:
 images interleaved at their CE positions through the processor's chat template;
 the answer posterior from the log-probabilities of the option letters in one
-forward pass (no generation); a loud error when images are dropped or a prompt
-exceeds the context; a disk cache keyed by the model's content and the exact
-request, so an interrupted run resumes and a rebuilt model or changed dataset
-never reuses stale outputs.
+forward pass (no generation), merging every token variant of a letter
+(:func:`medsyn.metrics.sensitivity.letter_of_token`, as the endpoint backend does) and
+recording the letter mass before renormalizing; a loud error when images are dropped or a prompt
+exceeds the context; a disk cache keyed by the model's content, the settings that change an
+output (dtype, attention implementation, pixel budget, generation length) and the exact request,
+so an interrupted run resumes and a rebuilt model, changed setting or changed dataset never
+reuses stale outputs. The fast paths are not in the key: each is tested equal to the plain path.
+
+Reasoning models: a chat template whose generation prompt opens a ``<think>`` block is refused
+for the answer posterior (ES), since the next token there is reasoning, not an answer; a model
+that starts reasoning on its own shows as low letter mass (a posterior failure).
 
 Use it with ``lighteval custom "model_name=PATH,batch_size=8" lighteval_tasks/transformers_vlm.py ...``.
 """
@@ -34,8 +41,10 @@ from medsyn.eval.backends.aligned_mlp import use_aligned_vision_mlp
 from medsyn.eval.backends.batching import padding_aware_chunks
 from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key, responses_dir
 from medsyn.eval.backends.packed_attention import use_packed_vision_attention
+from medsyn.eval.backends.posterior import PosteriorResponse
 from medsyn.eval.backends.prefix_sharing import identity_sequence, plan_prefix_sharing
 from medsyn.eval.prompts import interleave
+from medsyn.metrics.sensitivity import letter_of_token
 
 SHARED_PREFIX_MODELS = ("llava", "qwen2_5_vl")
 """Model types whose prefix sharing is tested equal to the plain path (positions and masks they need are known)."""
@@ -70,6 +79,10 @@ class VLMConfig(ModelConfig):
     def from_model_name(cls, model_name: str) -> "VLMConfig":
         """Parse ``model_name`` as lighteval passes it: a bare path/id, or ``model_name=...,key=value``."""
         return cls.from_args(model_name) if "=" in model_name else cls(model_name=model_name)
+
+
+class ReasoningTemplateError(ValueError):
+    """The chat template opens a reasoning block where the answer posterior is read."""
 
 
 class ImageTokenMismatch(ValueError):
@@ -136,13 +149,20 @@ class MedsynVLM(LightevalModel):
         ).to(self.device)
         self.model.eval()
         self.fingerprint = model_fingerprint(path) if model is None else _weights_fingerprint(self.model)
-        self.identity = {"backend": "transformers", "model": self.fingerprint, "max_pixels": self.config.max_pixels}
+        self.identity = {
+            "backend": "transformers",
+            "model": self.fingerprint,
+            "max_pixels": self.config.max_pixels,
+            "dtype": str(self.model.dtype),
+            "attn_implementation": getattr(self.model.config, "_attn_implementation", None) or self.config.attn_implementation,
+        }
         self._cache = ResponseCache(self.config.response_cache_dir or responses_dir(), Path(path).name or "model")
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
             self.model.config, "image_token_index", None
         )
         self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0, "lm_token_slots": 0}
         self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
+        self._token_letters: dict[str, list[int]] | None = None
         self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
         self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
         self.share_prefix = (
@@ -176,7 +196,17 @@ class MedsynVLM(LightevalModel):
         return self._run(docs, "generate", self._generate_batch)
 
     def loglikelihood(self, docs: list[Doc]) -> list[ModelResponse]:
-        """The answer posterior over ``doc.choices`` (option letters) from one forward pass per prompt."""
+        """The answer posterior over ``doc.choices`` (option letters) from one forward pass per prompt.
+
+        Raises ReasoningTemplateError when the chat template opens a ``<think>`` block after the prompt.
+        """
+        if docs and opens_reasoning(self.processor):
+            raise ReasoningTemplateError(
+                f"{self.config.model_name}: the chat template opens a <think> block after the prompt, so the next "
+                f"token is reasoning, not the answer, and the option-letter posterior of ES (and of {_doc_name(docs[0])}) "
+                "would be noise; use a chat template without thinking (e.g. Qwen3's enable_thinking=False) or leave "
+                "the ES tasks out"
+            )
         return self._run(docs, "posterior", self._posterior_batch)
 
     def loglikelihood_rolling(self, docs: list[Doc]) -> list[ModelResponse]:
@@ -240,12 +270,13 @@ class MedsynVLM(LightevalModel):
         logprobs = value["logprobs"]
         best = max(range(len(logprobs)), key=logprobs.__getitem__)
         gold = doc.gold_index if isinstance(doc.gold_index, list) else [doc.gold_index]
-        return ModelResponse(
+        return PosteriorResponse(
             input=doc.query,
             logprobs=logprobs,
             argmax_logits_eq_gold=[best in gold],
             input_tokens=[],
             output_tokens=[[] for _ in logprobs],
+            letter_mass=value["letter_mass"],
         )
 
     # --- the model -----------------------------------------------------------------------
@@ -402,10 +433,16 @@ class MedsynVLM(LightevalModel):
         logp = torch.log_softmax(logits.double(), dim=-1)
         values = []
         for row, doc in enumerate(docs):
-            letter_logp = torch.stack([torch.logsumexp(logp[row, ids], 0) for ids in self.letter_token_ids(doc.choices)])
-            posterior = torch.log_softmax(letter_logp, dim=0)
-            values.append({"logprobs": posterior.tolist()})
+            posterior, mass = self.letter_posterior(logp[row], doc.choices)
+            values.append({"logprobs": posterior, "letter_mass": mass})
         return values
+
+    def letter_posterior(self, logp: torch.Tensor, letters: Sequence[str]) -> tuple[list[float], float]:
+        """Log posterior over ``letters`` from one row of next-token log-probabilities, and the letter mass
+        (the probability of every token variant of the letters, before renormalizing)."""
+        letter_logp = torch.stack([torch.logsumexp(logp[ids], 0) for ids in self.letter_token_ids(letters)])
+        total = torch.logsumexp(letter_logp, 0)
+        return (letter_logp - total).tolist(), float(total.exp())
 
     def _shared_prefix_logits(self, docs: list[Doc]) -> torch.Tensor:
         """Next-token logits after each prompt, with the prefix a case's prompts share computed once.
@@ -521,22 +558,16 @@ class MedsynVLM(LightevalModel):
         return logits, out.cache if keep_cache else None
 
     def letter_token_ids(self, letters: Sequence[str]) -> list[torch.Tensor]:
-        """For each option letter, the ids of the tokens that start it ("A" and " A" where they differ)."""
+        """For each option letter, the ids of every token variant of it (:func:`letter_of_token`: "A", " A", "(A", ...)."""
         key = tuple(letters)
         if key not in self._letter_ids:
-            self._letter_ids[key] = self._letter_token_ids(key)
+            if self._token_letters is None:
+                self._token_letters = token_letters(self.processor.tokenizer)
+            missing = [letter for letter in key if letter not in self._token_letters]
+            if missing:
+                raise ValueError(f"{self.config.model_name}: no token of this tokenizer is the option letter(s) {missing}")
+            self._letter_ids[key] = [torch.tensor(self._token_letters[letter], device=self.device) for letter in key]
         return self._letter_ids[key]
-
-    def _letter_token_ids(self, letters: tuple[str, ...]) -> list[torch.Tensor]:
-        tokenizer = self.processor.tokenizer
-        ids = []
-        for letter in letters:
-            variants = {tokenizer.encode(v, add_special_tokens=False)[0] for v in (letter, f" {letter}")}
-            ids.append(sorted(variants))
-        flat = [i for group in ids for i in group]
-        if len(flat) != len(set(flat)):
-            raise ValueError(f"option letters {list(letters)} share a first token in this tokenizer")
-        return [torch.tensor(group, device=self.device) for group in ids]
 
 
 class ImageFeatureCache:
@@ -563,6 +594,28 @@ class ImageFeatureCache:
         while self.bytes > self.max_bytes and len(self._items) > 1:
             _, (old, _) = self._items.popitem(last=False)
             self.bytes -= old.numel() * old.element_size()
+
+
+def token_letters(tokenizer) -> dict[str, list[int]]:
+    """The ids of each letter's token variants in ``tokenizer`` (special tokens left out), by letter."""
+    special = set(tokenizer.all_special_ids)
+    ids = [i for i in range(len(tokenizer)) if i not in special]
+    found: dict[str, list[int]] = {}
+    for i, text in zip(ids, tokenizer.batch_decode([[i] for i in ids])):
+        letter = letter_of_token(text)
+        if letter is not None:
+            found.setdefault(letter, []).append(i)
+    return found
+
+
+def opens_reasoning(processor) -> bool:
+    """Whether the chat template's generation prompt opens a ``<think>`` block it does not close."""
+    marker = "\u2063medsyn-probe\u2063"
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": marker}]}], add_generation_prompt=True, tokenize=False
+    )
+    tail = prompt[prompt.rfind(marker) + len(marker) :]
+    return tail.rfind("<think>") > tail.rfind("</think>")
 
 
 def _weights_fingerprint(model) -> str:

@@ -12,7 +12,9 @@ Judge specs accepted by :func:`get_judge`:
   ``OPENAI_API_KEY`` (``"EMPTY"`` when unset, as local servers expect);
 * ``"litellm:MODEL"`` — any LiteLLM model string (``pip install litellm``);
 * a dict ``{"model": ..., "base_url": ..., "api_key_env": ..., "provider": "openai" | "litellm",
-  "cache_dir": ..., "max_retries": ..., "backoff_s": ..., "timeout_s": ...}``.
+  "cache_dir": ..., "max_retries": ..., "backoff_s": ..., "timeout_s": ..., "max_tokens": ...}``.
+
+:func:`judge_record` is the ``judge`` of a results file (DESIGN §7): ``{name, model, prompt_version}``.
 """
 
 from __future__ import annotations
@@ -72,4 +74,15 @@ def get_judge(spec: str | dict[str, Any] | Judge | None = None) -> Judge:
     )
 
 
-__all__ = ["Judge", "JudgeError", "get_judge"]
+def judge_record(spec: str | dict[str, Any] | Judge | None = None) -> dict[str, str | None]:
+    """``{name, model, prompt_version}`` of the judge ``spec`` names; model and prompt are None for the lexical judge.
+
+    >>> judge_record("lexical")
+    {'name': 'lexical', 'model': None, 'prompt_version': None}
+    """
+    judge = get_judge(spec)
+    return {"name": judge.name, "model": getattr(judge, "model", None),
+            "prompt_version": getattr(judge, "prompt_version", None)}
+
+
+__all__ = ["Judge", "JudgeError", "get_judge", "judge_record"]

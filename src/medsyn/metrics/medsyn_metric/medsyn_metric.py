@@ -8,6 +8,7 @@ and this module give the same numbers.
 
 import datasets
 import evaluate
+import numpy
 
 import medsyn.metrics.scoring  # From: git+https://github.com/medsyn-benchmark/medsyn
 import medsyn.metrics.sensitivity  # From: git+https://github.com/medsyn-benchmark/medsyn
@@ -40,15 +41,18 @@ Args:
     case_ids, conditions (`evidence_sensitivity`): the case and condition ("full", "absent:<type>",
         "text:<type>", ...) of each row.
     divergence (`evidence_sensitivity`): "js" (default), "kl", "tv" or "gold_drop".
-    confidence_interval: also return a seeded 95 % percentile bootstrap interval (`*_ci`); default False.
-    seed: the bootstrap seed; default 0.
+    confidence_interval: also return a 95 % interval (`*_ci`) and its method (`ci`); default False.
+        `fdx_accuracy_ci` and `ddx_coverage_ci` are Wilson score intervals (they keep their width at 0 % and
+        100 %); `es_gap_ci` is a seeded percentile bootstrap over cases.
+    seed: the bootstrap seed of `es_gap_ci`; default 0.
 Returns:
     `fdx`: fdx_accuracy (0..1), parse_failures, n.
     `ddx`: ddx_coverage (0..1, over judged cases; None if none), mean_best_score, judge_failures, n.
     `evidence_sensitivity`: evidence_sensitivity ({type: {"image", "text", "gap"}}), es_image, es_text,
         es_gap, n_cases.
     Bad input (length mismatch, unknown condition, probabilities that are not a distribution, a case
-    without its `full` row, ...) raises ValueError naming the row.
+    without its `full` row, a missing (None) or boolean row, ...) raises ValueError naming the row;
+    `predictions=None`, a boolean threshold or top_k, ... raise ValueError naming the argument.
 Examples:
 
     FDx accuracy from free text, English and Chinese; the third output is a parse failure:
@@ -62,6 +66,12 @@ Examples:
     >>> fdx.compute(predictions=["Epidural hematoma"], references=["B"],
     ...             options=[["Chronic subdural hematoma", "Epidural hematoma"]])
     {'fdx_accuracy': 1.0, 'parse_failures': 0, 'n': 1}
+
+    With its interval: a Wilson score interval, which stays wide at 100 % accuracy on few cases:
+
+    >>> r = fdx.compute(predictions=["A", "B", "C", "A"], references=["A", "B", "C", "A"], confidence_interval=True)
+    >>> r["fdx_accuracy"], [round(x, 3) for x in r["fdx_accuracy_ci"]], r["ci"]
+    (1.0, [0.51, 1.0], {'method': 'wilson', 'level': 0.95})
 
     DDx coverage with the offline lexical judge (an abbreviation, then a list that misses):
 
@@ -100,6 +110,16 @@ def _as_list(interval):
     return None if interval is None else list(interval)
 
 
+def _check_rows(name, values):
+    """Refuse a missing column, and None or boolean rows (evaluate would crash on them or cast them to 1/0 or 'True')."""
+    if values is None:
+        raise ValueError(f"{name} is None: pass one entry per row")
+    for i, value in enumerate(values):
+        parts = value if isinstance(value, (list, tuple)) else [value]
+        if value is None or any(isinstance(x, (bool, numpy.bool_)) or x is None for x in parts):
+            raise ValueError(f"row {i}: {name}: {value!r} is not a valid entry (None or a boolean)")
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class MedsynMetric(evaluate.Metric):
     """FDx accuracy, DDx coverage and Evidence Sensitivity of MEDSYN."""
@@ -123,6 +143,18 @@ class MedsynMetric(evaluate.Metric):
             return self.features[0]
         return super()._infer_feature_from_batch(batch)
 
+    def add_batch(self, *, predictions=None, references=None, **kwargs):
+        """Add rows after checking them (evaluate appends the arguments' description to this docstring)."""
+        _check_rows("predictions", predictions)
+        _check_rows("references", references)
+        super().add_batch(predictions=predictions, references=references, **kwargs)
+
+    def add(self, *, prediction=None, reference=None, **kwargs):
+        """Add one row after checking it (evaluate appends the arguments' description to this docstring)."""
+        _check_rows("prediction", [prediction])
+        _check_rows("reference", [reference])
+        super().add(prediction=prediction, reference=reference, **kwargs)
+
     def _compute(
         self,
         predictions,
@@ -143,11 +175,16 @@ class MedsynMetric(evaluate.Metric):
         foreign = {name for name, value in arguments.items() if value is not None} - _ARGUMENTS[self.config_name]
         if foreign:
             raise ValueError(f"config {self.config_name!r} does not take {', '.join(sorted(foreign))}")
+        if not isinstance(confidence_interval, bool):
+            raise ValueError(f"confidence_interval must be True or False, got {confidence_interval!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+        rate_ci = {"ci": dict(medsyn.metrics.stats.RATE_CI)}
         if self.config_name == "fdx":
             result = medsyn.metrics.scoring.score_fdx(predictions, references, options=options)
             output = {key: result[key] for key in ("fdx_accuracy", "parse_failures", "n")}
             if confidence_interval:
-                output["fdx_accuracy_ci"] = _as_list(medsyn.metrics.stats.bootstrap_ci(result["correct"], seed=seed))
+                output |= {"fdx_accuracy_ci": _as_list(medsyn.metrics.stats.wilson_ci(result["correct"]))} | rate_ci
             return output
         if self.config_name == "ddx":
             result = medsyn.metrics.scoring.score_ddx(
@@ -156,7 +193,7 @@ class MedsynMetric(evaluate.Metric):
             )
             output = {key: result[key] for key in ("ddx_coverage", "mean_best_score", "judge_failures", "n")}
             if confidence_interval:
-                output["ddx_coverage_ci"] = _as_list(medsyn.metrics.stats.bootstrap_ci(result["covered"], seed=seed))
+                output |= {"ddx_coverage_ci": _as_list(medsyn.metrics.stats.wilson_ci(result["covered"]))} | rate_ci
             return output
         if case_ids is None or conditions is None:
             raise ValueError("config 'evidence_sensitivity' needs case_ids and conditions for every row")
@@ -166,4 +203,5 @@ class MedsynMetric(evaluate.Metric):
         output = {key: result[key] for key in ("evidence_sensitivity", "es_image", "es_text", "es_gap", "n_cases")}
         if confidence_interval:
             output["es_gap_ci"] = _as_list(medsyn.metrics.stats.es_gap_ci(result["per_case"], seed=seed))
+            output["ci"] = {**medsyn.metrics.stats.ES_GAP_CI, "seed": seed}
         return output
