@@ -41,9 +41,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
 
 
 def _details(out: Path, task: str) -> datasets.Dataset:
-    files = sorted(out.glob(f"lighteval/details/**/details_medsyn:{task}|0_*.parquet"))
-    assert files, f"no lighteval details for {task}"
-    return datasets.load_dataset("parquet", data_files=[str(files[-1])], split="train")
+    path = out / "lighteval" / "details" / f"{task}.parquet"
+    assert path.is_file(), f"no lighteval details for {task}"
+    return datasets.load_dataset("parquet", data_files=[str(path)], split="train")
 
 
 @pytest.mark.slow
