@@ -12,6 +12,8 @@ The token comes from `hf auth login` or HF_TOKEN and is never printed; HF_ENDPOI
 
 A new dataset repo is private and a new Space public; a rerun keeps an existing repo's visibility
 unless --public or --private is given. A dataset stays gated by its card's agreements either way.
+Each Hub request waits at most 60 s to connect or for the next part of an answer (HF_HUB_DOWNLOAD_TIMEOUT,
+in whole seconds, changes it); a Hub that does not answer in time fails with one line naming the step.
 """
 
 from __future__ import annotations

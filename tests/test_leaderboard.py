@@ -1,5 +1,6 @@
 """Leaderboard core: loading results, tables, filters, plots, submissions, and the app's layout."""
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 
 from medsyn.publish import leaderboard as lb
+from medsyn.publish import review
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).parent / "data" / "results"
@@ -44,7 +46,7 @@ def test_bad_files_are_left_out_and_listed(tmp_path):
     (tmp_path / "broken.json").write_text("{not json")
     board = lb.load_folder(tmp_path)
     assert [e.source for e in board.entries] == ["good.json"]
-    assert any(p.startswith("broken.json: not readable as JSON") for p in board.problems)
+    assert any(p.startswith("broken.json: not valid JSON (") for p in board.problems)
     assert "sub/results.json: results.zh.fdx_accuracy: 37.5 is out of range, expected a fraction in [0, 1] " \
            "(not a percentage)" in board.problems
 
@@ -64,7 +66,8 @@ def test_empty_results_give_the_reference_row_only(tmp_path, folder):
     english = lb.build_table(board, "en")
     assert english["Model"].tolist() == [lb.PHYSICIANS["name"]]
     row = english.iloc[0]
-    assert (row["DDx coverage (%)"], row["FDx accuracy (%)"], row["DDx–FDx gap (pp)"]) == (77.1, 72.1, 5.0)
+    # at the precision the paper reports (77.13 %, 72.11 %), not rounded to the table's one decimal
+    assert (row["DDx coverage (%)"], row["FDx accuracy (%)"], row["DDx–FDx gap (pp)"]) == (77.13, 72.11, 5.02)
     assert row["Provenance"] == "reported in the paper (not reproduced)"
     assert lb.build_table(board, "zh").empty and lb.build_table(board, "overall").empty
     for figure in (lb.plot_ddx_vs_fdx(board, "en"), lb.plot_es_by_type(board, None, "en"),
@@ -74,7 +77,7 @@ def test_empty_results_give_the_reference_row_only(tmp_path, folder):
 
 def test_table_values_are_percentages_with_intervals(board):
     english = lb.build_table(board, "en")
-    assert english["FDx accuracy (%)"].tolist() == [72.1, 62.5, 43.8, 37.5]  # best first, physicians included
+    assert english["FDx accuracy (%)"].tolist() == [72.11, 62.5, 43.8, 37.5]  # best first, physicians included
     row = english.set_index("Model").loc["example-open-7b"]
     assert (row["n"], row["DDx coverage (%)"], row["DDx CI (%)"]) == (16, 68.8, "43.8 – 93.8")
     assert (row["FDx CI (%)"], row["DDx–FDx gap (pp)"], row["Parse failures"]) == ("18.8 – 68.8", 25.0, 1)
@@ -131,13 +134,18 @@ def test_plot_labels_are_literal_text(tmp_path):
 
 def test_submission_accepted_goes_to_pending_only(tmp_path):
     pending = tmp_path / "pending"
-    accepted, message = lb.submit(EXAMPLES / "example-proprietary.json", pending, _known())
+    raw = (EXAMPLES / "example-proprietary.json").read_bytes()
+    accepted, message = lb.submit(EXAMPLES / "example-proprietary.json", pending, _known(), note="first try")
     assert accepted, message
-    assert message.startswith("Accepted for review: example-proprietary on MEDSYN-mini was saved as ")
-    [saved] = pending.glob("*.json")
-    assert saved.read_bytes() == (EXAMPLES / "example-proprietary.json").read_bytes()
+    sid = review.submission_id(raw)
+    assert message.startswith(f"Accepted for review: example-proprietary on MEDSYN-mini was saved as submission {sid} "
+                              f"(status PENDING) in the local folder {pending}.")
+    [saved] = pending.glob("*/results.json")
+    assert saved.read_bytes() == raw and saved.parent.name == sid
+    record = json.loads((pending / sid / "request.json").read_text())
+    assert (record["status"], record["note"], record["sha256"]) == ("PENDING", "first try", hashlib.sha256(raw).hexdigest())
     again, message = lb.submit(EXAMPLES / "example-proprietary.json", pending, _known())
-    assert not again and message == "Refused: this exact file is already pending review."
+    assert not again and message == f"Refused: this exact file was already submitted: submission {sid}, status PENDING."
 
 
 @pytest.mark.parametrize(
@@ -170,20 +178,11 @@ def test_submission_refused_with_every_problem(tmp_path):
     assert not (tmp_path / "pending").exists()
 
 
-def test_load_board_locations(tmp_path, monkeypatch):
+def test_load_board_locations(tmp_path):
+    """MEDSYN_RESULTS_DIR wins over MEDSYN_RESULTS_REPO (read from the local Hub server in test_leaderboard_hub.py)."""
     shutil.copy(EXAMPLES / "example-open-7b.json", tmp_path / "r.json")
-    calls = []
-
-    def fake_snapshot_download(repo_id, **kwargs):
-        calls.append((repo_id, kwargs))
-        return str(tmp_path)
-
-    monkeypatch.setattr("huggingface_hub.snapshot_download", fake_snapshot_download)
     from_dir = lb.load_board({"MEDSYN_RESULTS_DIR": str(tmp_path), "MEDSYN_RESULTS_REPO": "org/results"})
-    assert len(from_dir.entries) == 1 and calls == []
-    from_hub = lb.load_board({"MEDSYN_RESULTS_REPO": "org/results"})
-    assert [e.source for e in from_hub.entries] == ["r.json"]
-    assert calls[0][0] == "org/results" and calls[0][1]["repo_type"] == "dataset"
+    assert [e.source for e in from_dir.entries] == ["r.json"] and from_dir.problems == []
     assert lb.load_board({}, default_dir=tmp_path / "nothing").entries == []
 
 
@@ -281,3 +280,83 @@ def test_a_one_language_run_is_on_its_language_board_not_overall(tmp_path):
     assert {"en-only-model", _example()["model"]["name"]} <= models("en")
     assert "en-only-model" not in models("zh") | models("overall")
     assert _example()["model"]["name"] in models("overall")
+
+
+def _with_es_gap(tmp_path, gaps_and_accuracies):
+    """A results folder with one model per (es_gap, fdx_accuracy) pair on the English board."""
+    for k, (gap, accuracy) in enumerate(gaps_and_accuracies):
+        obj = _example()
+        en = obj["results"]["en"]
+        en["fdx_accuracy"], en["fdx_accuracy_ci"], en["ddx_fdx_gap"] = accuracy, None, en["ddx_coverage"] - accuracy
+        en["es_image"], en["es_text"], en["es_gap"], en["es_gap_ci"] = 0.0, gap, gap, None
+        en["evidence_sensitivity"] = {"ct": {"image": 0.0, "text": gap, "gap": gap}}
+        obj["model"]["name"] = f"model-{k}"
+        obj["model"]["type"] = "open" if k % 2 else "proprietary"
+        (tmp_path / f"m{k}.json").write_text(json.dumps(obj))
+    return lb.load_folder(tmp_path)
+
+
+def test_correlation_line_over_the_rows_shown(tmp_path):
+    board = _with_es_gap(tmp_path, [(0.30, 0.25), (0.10, 0.5), (0.20, 0.3125), (0.05, 0.4375), (0.15, 0.5625)])
+    assert board.problems == []
+    r = lb.correlation(board, "en")
+    # gap ranks 5 2 4 1 3, accuracy ranks 1 4 2 3 5: d² = 16 + 4 + 4 + 4 + 4, rho = 1 - 6 * 32 / 120
+    assert r["n"] == 5 and r["rho"] == pytest.approx(-0.6)
+    line = lb.correlation_line(board, "en")
+    assert line == (f"Spearman ρ of ES gap and FDx accuracy over the 5 models shown with both: -0.60 "
+                    f"(95 % CI {r['ci'][0]:.2f} to {r['ci'][1]:.2f}; p = {r['p_value']:.2g}).")
+    assert r["ci"][0] < -0.6 < r["ci"][1] and 0 < r["p_value"] < 1
+    shown = lb.filter_board(board, ["open"], list(lb.SIZE_BUCKETS))  # models 1 and 3 only
+    assert lb.correlation_line(shown, "en") == (
+        "Spearman ρ of ES gap and FDx accuracy: n/a (2 model(s) shown with both; it needs at least 3, with differing values).")
+
+
+def test_app_shows_the_correlation_under_each_table(tmp_path, monkeypatch):
+    app = _load_app(monkeypatch, EXAMPLES, tmp_path)
+    [line] = [b for b in app.demo.blocks.values() if getattr(b, "elem_id", None) == "correlation-en"]
+    assert line.value == lb.correlation_line(lb.load_folder(EXAMPLES), "en")
+    assert "over the 3 models shown with both: -1.00 (95 % CI n/a" in line.value
+    assert app._correlations(lb.load_folder(EXAMPLES), ["open"], list(lb.SIZE_BUCKETS))[0].endswith(
+        "n/a (1 model(s) shown with both; it needs at least 3, with differing values).")
+
+
+def test_a_run_folder_is_a_results_folder(tmp_path):
+    """`medsyn eval --out results/demo`: only its results.json is read; the dataset's manifest.json, lighteval's
+    own JSON and a request record are other JSON, ignored without a problem line."""
+    run = tmp_path / "demo"
+    (run / "dataset").mkdir(parents=True)
+    (run / "lighteval" / "results" / "tiny").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "example-open-7b.json", run / "results.json")
+    (run / "dataset" / "manifest.json").write_text(json.dumps({"revision": "abc", "cases": []}))
+    (run / "lighteval" / "results" / "tiny" / "results_2026-01-01T00-00-00.json").write_text(json.dumps({"results": {}}))
+    (run / "lighteval" / "list.json").write_text("[1, 2]")
+    board = lb.load_folder(run)
+    assert [e.source for e in board.entries] == ["results.json"] and board.problems == []
+    broken = _example()
+    broken["results"]["en"]["n"] = -1
+    (run / "sub").mkdir()
+    (run / "sub" / "results.json").write_text(json.dumps(broken))  # a medsyn results file: checked, and listed
+    assert lb.load_folder(run).problems[0].startswith("sub/results.json: ")
+
+
+def test_column_groups_and_the_default_view():
+    assert lb.visible_columns([]) == ["Model", "Type", "Size (B)", "DDx coverage (%)", "FDx accuracy (%)",
+                                      "DDx–FDx gap (pp)", "ES gap"]
+    shown = lb.visible_columns(lb.DEFAULT_GROUPS)
+    assert not {"Provenance", "Dataset"} & set(shown) and {"DDx CI (%)", "Parse failures", "ES parse failures"} <= set(shown)
+    table = lb.display_table(lb.build_table(lb.load_folder(EXAMPLES), "en"), ["Provenance"])
+    assert list(table.columns) == lb.visible_columns(["Provenance"])
+
+
+def test_model_detail(board):
+    entry = next(e for e in board.entries if e.data["model"]["name"] == "example-open-7b")
+    es = lb.es_detail(entry, "en")
+    assert es["CE type"].tolist() == ["ct", "laboratory", "pathology", "macro mean"]
+    assert es.iloc[0, 1:4].tolist() == ["0.080", "0.120", "0.040"]
+    assert es.iloc[-1].tolist() == ["macro mean", "0.080", "0.113", "0.033", "0.000 – 0.067"]
+    assert lb.conditions_detail(entry, "zh").values.tolist() == [
+        ["full", "37.5"], ["text", "50.0"], ["no_history", "not run"], ["random_history", "not run"]]
+    run = dict(lb.run_detail(entry, "en").values.tolist())
+    assert (run["FDx parse failures"], run["DDx judge failures"], run["Judge"]) == ("1", "0", "lexical")
+    assert run["Image budget"] == "max_pixels 1,003,520" and run["Command"] == entry.data["command"]
+    assert run["Results file"] == "example-open-7b.json"

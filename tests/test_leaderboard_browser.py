@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from medsyn.publish import leaderboard as lb
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = Path(__file__).parent / "data" / "results"
 CHROMIUM = os.environ.get("MEDSYN_CHROMIUM", "/usr/bin/chromium")  # Debian's; never a downloaded browser
@@ -27,6 +29,31 @@ XSS = "<script>alert(1)</script>"
 BAD_MESSAGE = "results.en.fdx_accuracy: 43.75 is out of range, expected a fraction in [0, 1]"
 
 pytestmark = pytest.mark.slow
+
+FIT_JS = """scope => {
+  const root = document.querySelector(scope);
+  const heads = [...root.querySelectorAll('thead th')].filter(th => th.offsetParent !== null);
+  const overflow = [...root.querySelectorAll('*')].filter(el => el.scrollWidth > el.clientWidth + 1
+      && ['auto', 'scroll'].includes(getComputedStyle(el).overflowX)).map(el => `${el.className} ${el.scrollWidth}>${el.clientWidth}`);
+  const outside = heads.filter(th => th.getBoundingClientRect().right > window.innerWidth).map(th => th.innerText);
+  const broken = [];
+  for (const th of heads) {
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) broken.push(match[0]);
+      }
+    }
+  }
+  const headers = heads.map(th => th.innerText.replace(/\\s+/g, ' ').trim()).filter(t => t);
+  return {headers, overflow, outside, broken};
+}"""
+"""The English table's visible headers; its elements that scroll sideways (the table's viewport when it is
+too wide); headers past the window's right edge; words of a header drawn on two lines."""
 
 
 def _require_browser():
@@ -87,7 +114,7 @@ def app(tmp_path):
     try:
         url = f"http://127.0.0.1:{port}/"
         _wait_for(url, process, log)
-        yield {"url": url, "pending": pending, "example": example, "tmp": tmp_path, "sync_api": sync_api}
+        yield {"url": url, "pending": pending, "example": example, "tmp": tmp_path, "sync_api": sync_api, "env": env}
     finally:
         process.terminate()
         try:
@@ -140,18 +167,30 @@ def test_leaderboard_in_chromium(app):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.set_default_timeout(30_000)
             page.route("**/*", _loopback_only)
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(app["url"])
 
             # the English table: a demo result, the reported physicians' row, the <script> name as text
-            for text in ("example-proprietary", "Senior physicians (reported)", "reported in the paper (not reproduced)", XSS):
+            for text in ("example-proprietary", "Senior physicians (reported)", XSS):
                 _visible_text(page, "#table-en", text).wait_for()
             cell = _visible_text(page, "#table-en", XSS)
             assert "&lt;script&gt;" in cell.evaluate("el => el.innerHTML")
-            page.screenshot(path=str(shots / "01_table_en.png"), full_page=True)
+
+            # at 1400 x 900 every default column shows without horizontal scrolling, no header broken mid-word,
+            # and the physicians' figures at the precision the paper reports
+            page.locator("#table-en").scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "01_table_en_1400x900.png"))
+            fit = page.evaluate(FIT_JS, "#table-en")
+            assert fit["headers"] == lb.visible_columns(lb.DEFAULT_GROUPS), fit
+            assert fit["overflow"] == [] and fit["outside"] == [] and fit["broken"] == [], fit
+            for text in ("77.13", "72.11", "5.02"):
+                _visible_text(page, "#table-en", text).wait_for()
+            page.locator("#columns").get_by_label("Provenance").check()  # a column group shown on demand
+            _visible_text(page, "#table-en", "reported in the paper (not reproduced)").wait_for()
+            page.locator("#columns").get_by_label("Provenance").uncheck()
 
             # header menu sorting: FDx accuracy ascending puts the medical model above the proprietary one
             header = page.locator("#table-en th").filter(has_text="FDx accuracy").filter(visible=True).first
@@ -175,11 +214,22 @@ def test_leaderboard_in_chromium(app):
 
             # plots render as images
             page.get_by_role("tab", name="Plots").click()
-            for plot in ("#plot-ddx-fdx", "#plot-es-type", "#plot-es-gap"):
+            for plot in ("#plot-ddx-fdx", "#plot-es-gap"):
                 image = page.locator(f"{plot} img").first
                 image.wait_for()
                 assert image.evaluate("img => img.complete && img.naturalWidth > 0"), plot
             page.screenshot(path=str(shots / "02_plots.png"), full_page=True)
+
+            # one model in detail: ES per CE type with the interval of the mean, FDx per condition, the run
+            page.get_by_role("tab", name="Model detail").click()
+            page.locator("#detail-model input").click()
+            page.get_by_role("option", name="example-open-7b · MEDSYN-mini").click()
+            for scope, text in (("#detail-es", "pathology"), ("#detail-es", "0.000 – 0.067"),
+                                ("#detail-conditions", "random_history"), ("#detail-run", "FDx parse failures"),
+                                ("#detail-run", "max_pixels 1,003,520")):
+                _visible_text(page, scope, text).wait_for()
+            page.locator("#plot-es-type img").first.wait_for()
+            page.screenshot(path=str(shots / "05_model_detail.png"), full_page=True)
 
             # a bad submission is refused with its message; nothing goes to pending
             verdict = _submit(page, bad)
@@ -192,8 +242,20 @@ def test_leaderboard_in_chromium(app):
             page.goto(app["url"])
             verdict = _submit(page, xss_submission)
             assert verdict.startswith(f"Accepted for review: {XSS}"), verdict
-            assert len(list(app["pending"].glob("*.json"))) == 1
+            [queued] = app["pending"].glob("*/results.json")
             page.screenshot(path=str(shots / "04_accepted_script_name.png"), full_page=True)
+
+            # a maintainer rejects it with a reason; after Reload the Submissions tab shows both
+            sid = queued.parent.name
+            rejected = subprocess.run([sys.executable, "-m", "medsyn.cli", "leaderboard", "reject", sid, "--reason",
+                                       "the judge is not disclosed", "--requests-dir", str(app["pending"])],
+                                      capture_output=True, text=True, env=app["env"], timeout=120)
+            assert rejected.returncode == 0, rejected.stderr
+            page.get_by_role("button", name="Reload results").click()
+            page.get_by_role("tab", name="Submissions").click()
+            for text in (sid, "REJECTED", "the judge is not disclosed", XSS):
+                _visible_text(page, "#status-table", text).wait_for()
+            page.screenshot(path=str(shots / "06_submissions_rejected.png"), full_page=True)
 
             # no injected <script> element (the page's config embeds the name as JSON data, which is fine)
             scripts = page.evaluate("[...document.querySelectorAll('script')].map(s => s.textContent.trim())")

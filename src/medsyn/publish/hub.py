@@ -2,12 +2,15 @@
 
 Every Hub call goes through ``huggingface_hub.HfApi``. The token is the usual one (``hf auth login``
 or ``HF_TOKEN``); it is never printed, and error messages are scrubbed of it. ``HF_ENDPOINT`` is honoured.
+Every HTTP request of an upload is bounded (:func:`hub_timeout`): huggingface_hub's own client waits
+without limit on most calls, so a server that accepts the connection and never answers would hang it.
 """
 
 from __future__ import annotations
 
 import glob
 import json
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
@@ -20,17 +23,31 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from datasets.info import DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
-from huggingface_hub import DatasetCard, HfApi, SpaceCard, SpaceCardData, constants, get_token
+from huggingface_hub import DatasetCard, HfApi, SpaceCard, SpaceCardData, constants, get_token, set_client_factory
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 from huggingface_hub.utils import filter_repo_objects
 
 from medsyn.data.card import SPLIT, format_size
 from medsyn.data.schema import FEATURES
 
-try:  # huggingface_hub >= 2 talks HTTP through httpx2, earlier releases through httpx
-    from httpx2 import TransportError
+try:  # not public API: the client huggingface_hub builds by default, which _bounded_requests extends
+    from huggingface_hub.utils._http import default_client_factory
 except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
-    from httpx import TransportError
+    default_client_factory = None
+
+try:  # huggingface_hub >= 2 talks HTTP through httpx2, earlier releases through httpx
+    from httpx2 import Request, TimeoutException, TransportError
+except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
+    from httpx import Request, TimeoutException, TransportError
+
+logger = logging.getLogger(__name__)
+
+HUB_TIMEOUT_S = 60.0
+"""Seconds an upload's HTTP request may wait to connect, or between two pieces of the server's answer
+(not for the whole transfer: a large file that keeps moving is never cut)."""
+TIMEOUT_ENV = "HF_HUB_DOWNLOAD_TIMEOUT"
+"""huggingface_hub's own setting, which it also uses as the default timeout of calls that name none:
+when set, it replaces HUB_TIMEOUT_S here."""
 
 MAX_FILE_BYTES = 50 * 1000**3
 """The Hub refuses any single file above 50 GB (https://huggingface.co/docs/hub/storage-limits; 20 GB
@@ -442,6 +459,45 @@ def preflight() -> str:
     return token
 
 
+def hub_timeout() -> float:
+    """The timeout of every HTTP request of an upload: ``HF_HUB_DOWNLOAD_TIMEOUT`` when set, else HUB_TIMEOUT_S.
+
+    huggingface_hub reads the variable itself, as whole seconds (it fails on import for anything else).
+    """
+    if not os.environ.get(TIMEOUT_ENV):
+        return HUB_TIMEOUT_S
+    seconds = constants.HF_HUB_DOWNLOAD_TIMEOUT
+    if seconds <= 0:
+        raise HubError(f"{TIMEOUT_ENV}={seconds} is not a positive number of seconds")
+    return float(seconds)
+
+
+@contextmanager
+def _bounded_requests(seconds: float) -> Iterator[None]:
+    """Every request of huggingface_hub's shared client gets ``seconds`` for each phase it leaves unbounded
+    (its client has no timeout, and many calls pass ``timeout=None`` explicitly); the default client after."""
+
+    def bound(request: Request) -> None:
+        phases = request.extensions.get("timeout") or {}
+        request.extensions = {**request.extensions, "timeout": {
+            phase: seconds if phases.get(phase) is None else phases[phase] for phase in ("connect", "read", "write", "pool")}}
+
+    def bounded_client():  # type: ignore[no-untyped-def]  # an httpx(2).Client
+        client = default_client_factory()
+        client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], bound]}
+        return client
+
+    if default_client_factory is None:
+        logger.warning("this huggingface_hub has no utils._http.default_client_factory: Hub requests are not bounded in time")
+        yield
+        return
+    set_client_factory(bounded_client)
+    try:
+        yield
+    finally:
+        set_client_factory(default_client_factory)
+
+
 def upload(plan: UploadPlan) -> str:
     """Create the repo or update its settings, then upload the plan's files; return the repo URL.
 
@@ -450,10 +506,8 @@ def upload(plan: UploadPlan) -> str:
     Idempotent: a rerun sends only files whose content changed (``upload_folder`` compares with the
     remote and resumes an interrupted upload). Raises HubError with a one-line message on failure.
     """
-    token = preflight()
-    api = HfApi(endpoint=endpoint(), token=token)
-    with _staged(plan) as folder:
-        try:
+    with hub_session() as (api, token, seconds), _staged(plan) as folder:
+        with hub_step("creating the repo", token, seconds):
             url = api.create_repo(  # an existing repo is left as it is
                 plan.repo_id,
                 repo_type=plan.repo_type,
@@ -461,10 +515,12 @@ def upload(plan: UploadPlan) -> str:
                 exist_ok=True,
                 space_sdk=plan.space_sdk,
             )
-            if plan.private is not None or plan.gated:
+        if plan.private is not None or plan.gated:
+            with hub_step("updating the repo settings", token, seconds):
                 api.update_repo_settings(
                     plan.repo_id, repo_type=plan.repo_type, private=plan.private, gated=plan.gated or None
                 )
+        with hub_step("uploading the files", token, seconds):
             api.upload_folder(
                 repo_id=plan.repo_id,
                 repo_type=plan.repo_type,
@@ -473,9 +529,32 @@ def upload(plan: UploadPlan) -> str:
                 delete_patterns=plan.delete_patterns or None,
                 commit_message=f"Upload {plan.repo_type} with medsyn upload.py",
             )
-        except Exception as err:  # every failure becomes one clean line; the token is scrubbed from it
-            raise HubError(_redact(_describe_error(err), token)) from None
     return str(url)
+
+
+@contextmanager
+def hub_step(step: str, token: str, seconds: float) -> Iterator[None]:
+    """Turn any failure of the Hub calls inside into a HubError: one clean line naming ``step`` on a timeout,
+    the Hub's refusal or the network problem otherwise, with ``token`` scrubbed from it."""
+    try:
+        yield
+    except HubError:
+        raise
+    except TimeoutException:
+        raise HubError(f"the Hub at {endpoint()} did not answer within {seconds:g} s while {step} "
+                       f"({TIMEOUT_ENV} sets the limit)") from None
+    except Exception as err:  # every failure becomes one clean line
+        raise HubError(_redact(_describe_error(err), token)) from None
+
+
+@contextmanager
+def hub_session() -> Iterator[tuple[HfApi, str, float]]:
+    """An ``HfApi`` with the usual token (:func:`preflight`), every request bounded by :func:`hub_timeout`;
+    yields (api, token, seconds) for :func:`hub_step`."""
+    token = preflight()
+    seconds = hub_timeout()
+    with _bounded_requests(seconds):
+        yield HfApi(endpoint=endpoint(), token=token), token, seconds
 
 
 @contextmanager

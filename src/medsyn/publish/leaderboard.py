@@ -1,27 +1,33 @@
 """The leaderboard's data side: load §7 results files, build tables and plots, take submissions.
 
 The Gradio Space (``leaderboard/app.py``) is a thin UI over these functions. Results come from a
-local folder (``MEDSYN_RESULTS_DIR``) or a Hub dataset repo (``MEDSYN_RESULTS_REPO``); every file
+local folder (``MEDSYN_RESULTS_DIR``, a ``medsyn eval`` output folder included) or a Hub dataset repo
+(``MEDSYN_RESULTS_REPO``); only results files written by medsyn are read (:func:`is_results_file`), every one
 is checked with :func:`medsyn.metrics.results_schema.validate_results` and a file with problems is left
-out of the tables and listed with its problems, never shown half-read.
+out of the tables and listed with its problems, never shown half-read: a file that is not JSON, nests
+too deep for the parser, or holds a number the parser refuses is one such problem, so one bad file
+never stops the Space. Each table comes with the Spearman correlation of ES gap and FDx accuracy
+across the models it shows (:func:`correlation_line`). Submissions are checked here and queued for review
+through :mod:`medsyn.publish.review`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from medsyn.data.schema import LANGUAGES
+from medsyn.data.schema import GLOBAL_CONDITIONS, LANGUAGES
 from medsyn.metrics.results_schema import OVERALL, RESULT_LANGUAGES, KnownDatasets, validate_results
+from medsyn.metrics.stats import es_gap_accuracy_correlation
+from medsyn.publish.hub import HubError, endpoint, hub_step, hub_timeout
+from medsyn.publish.review import LocalStore, ReviewError, Store, add_submission
 
 MAX_SUBMISSION_BYTES = 1_000_000
 LANGUAGE_NAMES = {"en": "English", "zh": "Chinese", OVERALL: "Overall"}
@@ -34,8 +40,10 @@ PHYSICIANS: dict[str, Any] = {
     "dataset": "MEDSYN (paper), English subset",
     "ddx_coverage": 0.7713,
     "fdx_accuracy": 0.7211,
+    "digits": 2,
 }
-"""The paper's published physician reference (English subset); shown as reported, never recomputed."""
+"""The paper's published physician reference (English subset); shown as reported (77.13 %, 72.11 %: percentages
+with ``digits`` decimals), never recomputed."""
 
 SIZE_BUCKETS: dict[str, tuple[float, float] | None] = {
     "< 4B": (0.0, 4.0),
@@ -50,6 +58,15 @@ COLUMNS = [
     "DDx coverage (%)", "DDx CI (%)", "FDx accuracy (%)", "FDx CI (%)", "DDx–FDx gap (pp)",
     "Parse failures", "Judge failures", "ES gap", "ES gap CI", "ES parse failures", "Provenance",
 ]
+COLUMN_GROUPS: dict[str, list[str]] = {
+    "Dataset": ["Dataset", "n"],
+    "Intervals": ["DDx CI (%)", "FDx CI (%)", "ES gap CI"],
+    "Failures": ["Parse failures", "Judge failures", "ES parse failures"],
+    "Provenance": ["Provenance"],
+}
+"""Columns shown or hidden together (the table's column selector); the rest are always shown."""
+DEFAULT_GROUPS = ["Intervals", "Failures"]
+"""The groups shown at first: with the scores, they fit a 1400 px window without horizontal scrolling."""
 COUNT_COLUMNS = {"n", "Parse failures", "Judge failures", "ES parse failures"}
 NUMBER_COLUMNS = {"Size (B)", "DDx coverage (%)", "FDx accuracy (%)", "DDx–FDx gap (pp)", "ES gap"} | COUNT_COLUMNS
 TYPE_COLOURS = {"open": "tab:blue", "proprietary": "tab:orange", "medical": "tab:green", "reference": "tab:grey"}
@@ -88,16 +105,20 @@ def block_of(entry: Entry, language: str) -> dict | None:
 
 
 def load_folder(folder: str | Path) -> Board:
-    """Read every ``*.json`` under ``folder`` (recursively); a missing or empty folder gives an empty board."""
+    """Read the results files among the ``*.json`` under ``folder`` (recursively; :func:`is_results_file`), so a
+    ``medsyn eval`` output folder is a results folder; a missing or empty folder gives an empty board.
+    A file that is not readable JSON cannot be told apart, so it is listed as a problem."""
     folder, board = Path(folder), Board()
     if not folder.is_dir():
         return board
     for path in sorted(folder.rglob("*.json")):
         name = path.relative_to(folder).as_posix()
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            board.problems.append(f"{name}: not readable as JSON: {error}")
+            obj = parse_json(path.read_bytes())
+        except (OSError, ValueError) as error:
+            board.problems.append(f"{name}: {error}")
+            continue
+        if not is_results_file(name, obj):
             continue
         problems = validate_results(obj)
         if problems:
@@ -105,6 +126,29 @@ def load_folder(folder: str | Path) -> Board:
             continue
         board.entries.append(Entry(_unique_key(board, obj), name, obj))
     return board
+
+
+def is_results_file(name: str, obj: Any) -> bool:
+    """A file that medsyn wrote as a results file: named ``results.json``, or an object with ``medsyn_version``.
+    Other JSON (a dataset's ``manifest.json``, lighteval's ``results_*.json``, request records) is not one."""
+    return Path(name).name == "results.json" or (isinstance(obj, dict) and "medsyn_version" in obj)
+
+
+def parse_json(raw: bytes) -> Any:
+    """The JSON value of a file's bytes; ValueError with a one-line reason when a reader cannot take them:
+    not UTF-8, not JSON, nested past the parser's recursion limit, an integer above Python's digit limit."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+    except RecursionError:
+        raise ValueError("not readable as JSON: nested too deep to parse") from None
+    except ValueError as error:  # e.g. "Exceeds the limit (4300 digits) for integer string conversion"
+        raise ValueError(f"not readable as JSON: {error}") from None
 
 
 def _unique_key(board: Board, obj: dict) -> str:
@@ -117,10 +161,16 @@ def _unique_key(board: Board, obj: dict) -> str:
 
 
 def load_hub(repo_id: str, revision: str | None = None) -> Board:
-    """Download the ``*.json`` files of a Hub dataset repo (or use the cache offline) and load them."""
-    from huggingface_hub import snapshot_download
+    """Download the ``*.json`` files of a Hub dataset repo (or use the cache offline) and load them; when the
+    Hub cannot be read, an empty board whose one problem says why (the Space still starts)."""
+    from huggingface_hub import get_token, snapshot_download
 
-    local = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=["*.json", "**/*.json"])
+    try:
+        with hub_step(f"reading {repo_id}", get_token() or "", hub_timeout()):
+            local = snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint(),
+                                      allow_patterns=["*.json", "**/*.json"])
+    except HubError as error:
+        return Board(problems=[f"the results dataset {repo_id} could not be read: {error}"])
     return load_folder(local)
 
 
@@ -148,8 +198,8 @@ def load_known_datasets(path: str | Path) -> KnownDatasets:
 # --- tables ------------------------------------------------------------------------------------
 
 
-def _pct(value: float | None) -> float | None:
-    return None if value is None else round(100 * value, 1)
+def _pct(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(100 * value, digits)
 
 
 def _ci(ci: list[float] | None, scale: float = 100.0, digits: int = 1) -> str:
@@ -180,12 +230,12 @@ def _row(entry: Entry, language: str) -> dict[str, Any]:
 
 
 def _physicians_row() -> dict[str, Any]:
-    ref = PHYSICIANS
+    ref, digits = PHYSICIANS, PHYSICIANS["digits"]
     return {
         "Model": ref["name"], "Type": ref["type"], "Size (B)": None, "Dataset": ref["dataset"], "n": None,
-        "DDx coverage (%)": _pct(ref["ddx_coverage"]), "DDx CI (%)": "",
-        "FDx accuracy (%)": _pct(ref["fdx_accuracy"]), "FDx CI (%)": "",
-        "DDx–FDx gap (pp)": round(100 * (ref["ddx_coverage"] - ref["fdx_accuracy"]), 1),
+        "DDx coverage (%)": _pct(ref["ddx_coverage"], digits), "DDx CI (%)": "",
+        "FDx accuracy (%)": _pct(ref["fdx_accuracy"], digits), "FDx CI (%)": "",
+        "DDx–FDx gap (pp)": _pct(ref["ddx_coverage"] - ref["fdx_accuracy"], digits),
         "Parse failures": None, "Judge failures": None, "ES gap": None, "ES gap CI": "",
         "ES parse failures": None, "Provenance": REPORTED,
     }
@@ -227,9 +277,91 @@ def filter_board(board: Board, types: list[str], sizes: list[str]) -> Board:
     return Board(kept, board.problems)
 
 
-def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Missing numbers as empty cells for display (NaN would read as a value)."""
+def visible_columns(groups: list[str]) -> list[str]:
+    """The table's columns with the chosen :data:`COLUMN_GROUPS` shown, in table order."""
+    hidden = {c for group, columns in COLUMN_GROUPS.items() if group not in groups for c in columns}
+    return [c for c in COLUMNS if c not in hidden]
+
+
+def display_table(table: pd.DataFrame, groups: list[str] | None = None) -> pd.DataFrame:
+    """The columns of ``groups`` (every column when None); missing numbers as empty cells (NaN would read as a value)."""
+    table = table if groups is None else table[visible_columns(groups)]
     return table.astype(object).where(table.notna(), "")
+
+
+def correlation(board: Board, language: str) -> dict[str, Any]:
+    """Spearman's rho of ES gap and FDx accuracy across the board's models that have both (``n``), with its
+    95 % interval and p-value (:func:`medsyn.metrics.stats.spearman`); rho is None below 3 models."""
+    blocks = [block_of(entry, language) for entry in board.entries]
+    return es_gap_accuracy_correlation([block for block in blocks if block is not None])
+
+
+def correlation_line(board: Board, language: str) -> str:
+    """The line under a table, over the models of ``board`` (pass the filtered board: the rows shown)."""
+    r = correlation(board, language)
+    what = "Spearman ρ of ES gap and FDx accuracy"
+    if r["rho"] is None:
+        return (f"{what}: n/a ({r['n']} model(s) shown with both; it needs at least 3, "
+                "with differing values).")
+    ci = "n/a at |ρ| = 1 or below 4 models" if r["ci"] is None else f"{r['ci'][0]:.2f} to {r['ci'][1]:.2f}"
+    return f"{what} over the {r['n']} models shown with both: {r['rho']:.2f} (95 % CI {ci}; p = {r['p_value']:.2g})."
+
+
+# --- one model in detail ----------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def es_detail(entry: Entry, language: str) -> pd.DataFrame:
+    """Evidence Sensitivity per CE type (as images, as text, the gap), then the macro mean with its interval
+    (results files record the interval of the mean gap only)."""
+    block = block_of(entry, language) or {}
+    rows = [[ce, _num(v["image"]), _num(v["text"]), _num(v["gap"]), ""]
+            for ce, v in (block.get("evidence_sensitivity") or {}).items()]
+    if block.get("es_gap") is not None:
+        rows.append(["macro mean", _num(block.get("es_image")), _num(block.get("es_text")), _num(block["es_gap"]),
+                     _ci(block.get("es_gap_ci"), scale=1.0, digits=3)])
+    return pd.DataFrame(rows, columns=["CE type", "ES as images", "ES as text", "ES gap (text − images)", "ES gap CI"])
+
+
+def conditions_detail(entry: Entry, language: str) -> pd.DataFrame:
+    """FDx accuracy (%) per condition: full, text, no_history, random_history ("not run" when absent)."""
+    conditions = (block_of(entry, language) or {}).get("conditions") or {}
+    names = [*GLOBAL_CONDITIONS, *(c for c in conditions if c not in GLOBAL_CONDITIONS)]
+    values = [("not run" if conditions.get(c) is None else f"{100 * conditions[c]:.1f}") for c in names]
+    return pd.DataFrame({"Condition": names, "FDx accuracy (%)": values})
+
+
+def _judge_text(judge: Any) -> str:
+    if isinstance(judge, str):
+        return judge
+    parts = [judge["name"]] + [f"{key} {judge[key]}" for key in ("model", "prompt_version") if judge.get(key)]
+    return ", ".join(parts)
+
+
+def run_detail(entry: Entry, language: str) -> pd.DataFrame:
+    """The run behind a row: its failures for ``language``, then the command, judge, image budget and sources."""
+    block, data = block_of(entry, language) or {}, entry.data
+    count = lambda key: "not measured" if block.get(key) is None else str(block[key])  # noqa: E731
+    pixels = (data.get("image_budget") or {}).get("max_pixels")
+    rows = [
+        ("Cases (n)", str(block.get("n", ""))),
+        ("FDx parse failures", count("parse_failures")),
+        ("DDx judge failures", count("judge_failures")),
+        ("ES parse failures", count("es_parse_failures")),
+        ("ES posterior failures", count("posterior_failures")),
+        ("Command", data["command"]),
+        ("Judge", _judge_text(data["judge"])),
+        ("Image budget", "the model's default" if pixels is None else f"max_pixels {pixels:,}"),
+        ("Intervals", ", ".join(f"{rate}: {spec['method']}" for rate, spec in (data.get("ci") or {}).items())
+         or "not recorded"),
+        ("Dataset", f"{data['dataset']['name']} @ {data['dataset']['revision']}"),
+        ("Written", f"{data['created_at']} by medsyn {data['medsyn_version']}"),
+        ("Results file", entry.source),
+    ]
+    return pd.DataFrame(rows, columns=["", "value"])
 
 
 # --- plots -------------------------------------------------------------------------------------
@@ -327,12 +459,13 @@ def plot_es_gap_vs_fdx(board: Board, language: str) -> Figure:
 # --- submissions -------------------------------------------------------------------------------
 
 
-def submit(path: str | Path | None, pending_dir: str | Path, known: KnownDatasets,
+def submit(path: str | Path | None, requests: Store | str | Path, known: KnownDatasets, note: str = "",
            max_bytes: int = MAX_SUBMISSION_BYTES) -> tuple[bool, str]:
-    """Check an uploaded results file; save an accepted one to ``pending_dir`` for review.
+    """Check an uploaded results file; queue an accepted one as PENDING in ``requests`` (a store, or a local
+    folder) with the submitter's ``note``. Returns (accepted, message).
 
-    Returns (accepted, message). Nothing reaches the results folder from here: a maintainer
-    reviews the pending file and moves it.
+    Nothing reaches the results from here: a maintainer accepts or rejects it (:func:`medsyn.publish.review.review`).
+    When the store cannot be written the message says so, and nothing was stored.
     """
     if not path:
         return False, "Refused: no file was uploaded."
@@ -342,24 +475,25 @@ def submit(path: str | Path | None, pending_dir: str | Path, known: KnownDataset
         return False, f"Refused: the file is {size:,} bytes; the limit is {max_bytes:,} bytes."
     raw = path.read_bytes()
     try:
-        obj = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        return False, "Refused: the file is not UTF-8 text."
-    except json.JSONDecodeError as error:
-        return False, f"Refused: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})."
+        obj = parse_json(raw)
+    except ValueError as error:
+        return False, f"Refused: {error}."
     problems = validate_results(obj, known)
     if problems:
         lines = "\n".join(f"- {line}" for line in problems)
         return False, f"Refused: {len(problems)} problem(s) in the results file:\n{lines}"
-    digest = hashlib.sha256(raw).hexdigest()
-    pending = Path(pending_dir)
-    pending.mkdir(parents=True, exist_ok=True)
-    if any(pending.glob(f"*-{digest[:16]}.json")):
-        return False, "Refused: this exact file is already pending review."
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    target = pending / f"{stamp}-{digest[:16]}.json"
-    target.write_bytes(raw)
-    model = obj["model"]["name"]
-    return True, (f"Accepted for review: {model} on {obj['dataset']['name']} was saved as {target.name}. "
-                  "It appears in the leaderboard once a maintainer has reviewed it.")
+    store = LocalStore(Path(requests)) if isinstance(requests, (str, Path)) else requests
+    try:
+        record = add_submission(store, raw, obj, note)
+    except ReviewError as error:
+        return False, f"Refused: {error}."
+    except (HubError, OSError) as error:
+        return False, not_saved(error)
+    return True, (f"Accepted for review: {record['model']} on {record['dataset']} was saved as submission "
+                  f"{record['id']} (status PENDING) in {store.where}. It appears in the leaderboard once a "
+                  "maintainer has accepted it; the Submissions tab shows its status.")
 
+
+def not_saved(error: Exception) -> str:
+    """The submitter's message when the requests dataset could not be written."""
+    return f"Not saved: {error}. Nothing was stored; please submit the file again later."
