@@ -1,4 +1,5 @@
-"""The evaluation commands of the CLI: ``demo``, ``eval``, ``tiny-model`` and ``lighteval``."""
+"""The evaluation commands of the CLI: ``demo``, ``eval``, ``view``, ``report``, ``analyze``, ``tiny-model``, ``leaderboard``
+and ``lighteval``."""
 
 from __future__ import annotations
 
@@ -34,14 +35,86 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--max-samples", type=_positive, default=None, metavar="N",
                    help="a smoke run on the first N cases of each language, in every task; its results record "
                         "the subset, which the leaderboard refuses unless it is every case")  # fmt: skip
+    p.add_argument("--intervention", default=None, metavar="es-gap:K",
+                   help="also run FDx with the K CE types of largest ES gap (from --es-results) shown as text, and a "
+                        "seeded control converting K random CE types; writes intervention.json")  # fmt: skip
+    p.add_argument("--es-results", type=Path, default=None, help="an earlier results.json of this model with ES")
+    p.add_argument("--intervention-seed", type=int, default=0, help="seed of the random control and the bootstrap")
     p.set_defaults(func=_eval)
+
+    p = commands.add_parser("report", help="a multi-model report: ES gap against FDx accuracy across results files")
+    p.add_argument("--compare", type=Path, required=True, metavar="DIR", help="a folder of results files (recursive)")
+    p.add_argument("--out", type=Path, default=None, help="write the report (markdown) and DIR/compare.json here")
+    p.set_defaults(func=_compare)
+
+    p = commands.add_parser("analyze", help="analyses of a model beyond the scores")
+    analyses = p.add_subparsers(dest="analysis", required=True, metavar="ANALYSIS")
+    q = analyses.add_parser("attention", help="attention shares of the answer position: image, textual CE, rest")
+    q.add_argument("--model", required=True, help="transformers model folder or Hub id")
+    q.add_argument("--dataset", default=None, help="built dataset folder or Hub id (default: MEDSYN-mini)")
+    q.add_argument("--out", type=Path, required=True)
+    q.add_argument("--max-samples", type=_positive, default=None, metavar="N", help="first N cases of each language")
+    q.set_defaults(func=_attention)
+
+    p = commands.add_parser("view", help="write RUN_DIR/view.html: every sample of a run, one self-contained page")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the --out folder of medsyn eval or medsyn demo")
+    p.add_argument("--dataset", default=None, help="the run's dataset folder or Hub id (default: RUN_DIR/dataset, "
+                   "else $MEDSYN_DATASET or MEDSYN-mini); its revision must be the run's")  # fmt: skip
+    p.set_defaults(func=_view)
 
     p = commands.add_parser("tiny-model", help="build the tiny random vision-language model (offline) into OUT")
     p.add_argument("out", type=Path)
     p.set_defaults(func=lambda args: print(_tiny_model(args.out)) or 0)
 
+    _register_leaderboard(commands)
+
     # Dispatched by cli.main before argparse, so that every argument (--help too) reaches lighteval.
     commands.add_parser("lighteval", help="the lighteval CLI with MEDSYN's compatibility fixes (see lighteval_compat)")
+
+
+LOCATIONS = {"--requests-repo": "MEDSYN_REQUESTS_REPO", "--requests-dir": "MEDSYN_PENDING_DIR",
+             "--results-repo": "MEDSYN_RESULTS_REPO", "--results-dir": "MEDSYN_RESULTS_DIR", "--datasets": "MEDSYN_DATASETS"}
+
+
+def _register_leaderboard(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("leaderboard", help="review leaderboard submissions: list them, accept or reject one by id")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for action, what in (("list", "every submission with its status"),
+                         ("accept", "check a PENDING submission again and copy it into the results dataset"),
+                         ("reject", "reject a PENDING submission; the reason shows in the Space's Submissions tab")):
+        q = actions.add_parser(action, help=what)
+        if action != "list":
+            q.add_argument("id", help="the submission id (the Submissions tab, or `medsyn leaderboard list`)")
+            q.add_argument("--reason", required=action == "reject", default="", help="why (required to reject)")
+        for flag, variable in LOCATIONS.items():
+            q.add_argument(flag, dest=variable, default=None, metavar="ORG/NAME" if flag.endswith("repo") else "PATH",
+                           help=f"default: ${variable}")
+        q.set_defaults(func=_leaderboard)
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    import os
+
+    from medsyn.publish.hub import HubError
+    from medsyn.publish.leaderboard import load_known_datasets
+    from medsyn.publish.review import ReviewError, run_review
+
+    given = {v: getattr(args, v) for v in LOCATIONS.values() if getattr(args, v) is not None}
+    pairs = [("MEDSYN_REQUESTS_REPO", "MEDSYN_PENDING_DIR"), ("MEDSYN_RESULTS_REPO", "MEDSYN_RESULTS_DIR")]
+    overridden = {v for pair in pairs if set(pair) & set(given) for v in pair}  # a flag beats the variables
+    env = {**{k: v for k, v in os.environ.items() if k not in overridden}, **given}
+    try:
+        known = None
+        if args.action == "accept":
+            if not env.get("MEDSYN_DATASETS"):
+                raise ReviewError("accepting checks the file against the known dataset revisions: "
+                                  "pass --datasets (the leaderboard's datasets.json) or set MEDSYN_DATASETS")
+            known = load_known_datasets(env["MEDSYN_DATASETS"])
+        print(run_review(env, getattr(args, "id", None), args.action, getattr(args, "reason", ""), known))
+    except (HubError, ReviewError, OSError, ValueError) as error:
+        print(f"medsyn leaderboard {args.action}: error: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _positive(text: str) -> int:
@@ -96,7 +169,21 @@ def _demo(args: argparse.Namespace) -> int:
         max_pixels=None,
         max_samples=None,
         start=start,
+        view=True,
     )
+
+
+def _view(args: argparse.Namespace) -> int:
+    from medsyn.eval.viewer import write_view
+
+    start = time.time()
+    try:
+        path = write_view(args.run_dir, args.dataset)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.time() - start:.1f} s")
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -119,9 +206,12 @@ def _eval(args: argparse.Namespace) -> int:
         model = EndpointModel(CustomModelConfig(model_name=settings, model_definition_file_path=__file__))
         max_pixels, params_b = None, args.params_b
     languages = [p.name for p in sorted(dataset.iterdir()) if p.is_dir() and p.name in ("en", "zh")]
+    tasks, after = _task_names(args.tasks, languages), None
+    if args.intervention:
+        tasks, after = _with_intervention(args, languages, tasks)
     return _evaluate_and_write(
         model,
-        tasks=_task_names(args.tasks, languages),
+        tasks=tasks,
         dataset=dataset,
         dataset_name=None,
         out=args.out,
@@ -130,14 +220,85 @@ def _eval(args: argparse.Namespace) -> int:
         max_pixels=max_pixels,
         max_samples=args.max_samples,
         start=start,
+        after=after,
     )
+
+
+def _with_intervention(args: argparse.Namespace, languages: list[str], tasks: list[str]):
+    """The task list with the intervention FDx tasks (and ``full``), and the step writing intervention.json."""
+    import json
+    import os
+
+    from medsyn.eval import intervention
+    from medsyn.eval.tasks import INTERVENTION_ENV
+
+    if args.es_results is None:
+        raise SystemExit("medsyn eval: --intervention needs --es-results (an earlier results.json of this model)")
+    requested = [lang for lang in languages if any(t.split(":")[-1].split("_")[1] == lang for t in tasks)]
+    try:
+        planned = intervention.plan(intervention.load_es_results(args.es_results, args.out), requested,
+                                    intervention.parse_spec(args.intervention), args.intervention_seed)  # fmt: skip
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"medsyn eval: error: {error}") from error
+    os.environ[INTERVENTION_ENV] = json.dumps(planned)
+    extra = [f"medsyn:fdx_{lang}" + (f"_{suffix}" if suffix else "") for lang in planned
+             for suffix in ("", *planned[lang])]  # fmt: skip
+    tasks = tasks + [t for t in extra if t not in tasks]
+
+    def write(samples, out: Path) -> None:
+        result = {"spec": args.intervention, "es_results": str(args.es_results), "seed": args.intervention_seed,
+                  "languages": intervention.report(samples, planned, args.intervention_seed)}  # fmt: skip
+        (out / "intervention.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        for lang, block in result["languages"].items():
+            for suffix in planned[lang]:
+                b = block[suffix]
+                print(f"{lang} {suffix:20s} {b['condition']}: FDx change {b['change']:+.3f} "
+                      f"[{b['change_ci'][0]:+.3f}, {b['change_ci'][1]:+.3f}] on {b['n']} cases")
+        print(f"wrote {out / 'intervention.json'}")
+
+    return tasks, write
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from medsyn.eval.compare import compare, compare_markdown, load_results_dir
+
+    try:
+        comparison = compare(load_results_dir(args.compare))
+    except (OSError, ValueError, KeyError) as error:
+        print(f"medsyn report: error: {error}", file=sys.stderr)
+        return 1
+    text = compare_markdown(comparison)
+    if args.out is None:
+        print(text, end="")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "compare.md").write_text(text, encoding="utf-8")
+    (args.out / "compare.json").write_text(json.dumps(comparison, indent=2), encoding="utf-8")
+    print(f"wrote {args.out / 'compare.md'} and {args.out / 'compare.json'}")
+    return 0
+
+
+def _attention(args: argparse.Namespace) -> int:
+    from medsyn.data.locations import resolve_dataset
+    from medsyn.eval.attention import AttentionUnavailable, analyze
+
+    try:
+        written = analyze(args.model, resolve_dataset(args.dataset), args.out, max_cases=args.max_samples)
+    except (AttentionUnavailable, ValueError) as error:
+        print(f"medsyn analyze attention: error: {error}", file=sys.stderr)
+        return 1
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
 
 
 def _params_b(model) -> float:
     return round(sum(p.numel() for p in model.model.parameters()) / 1e9, 6)
 
 
-def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, model_meta, max_pixels, max_samples, start) -> int:
+def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, model_meta, max_pixels, max_samples, start,
+                        view=False, after=None) -> int:  # fmt: skip
     import os
 
     from medsyn.eval.pipeline import run_lighteval
@@ -159,10 +320,16 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
         command=command,
     )
     write_results(results, out / "results.json")
-    report = write_report(results, out)
+    report = write_report(results, out, samples)
     for subset, block in results["results"].items():
         print(summary_line(subset, block))
     print(f"wrote {out / 'results.json'} and {report} in {time.time() - start:.0f} s")
+    if after is not None:
+        after(samples, out)
+    if view:
+        from medsyn.eval.viewer import write_view
+
+        print(f"every sample, case by case (open it in a browser): {write_view(out, dataset)}")
     return 0
 
 

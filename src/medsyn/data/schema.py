@@ -65,10 +65,18 @@ GLOBAL_CONDITIONS: tuple[str, ...] = (FULL, TEXT, NO_HISTORY, RANDOM_HISTORY)
 
 @dataclass(frozen=True)
 class Condition:
-    """A parsed condition name: ``kind`` is full/text/no_history/random_history/absent/text_type."""
+    """A parsed condition name: ``kind`` is full/text/no_history/random_history/absent/text_type.
+
+    ``text_type`` shows one or more CE types as text findings: ``ce_type`` is ``t1`` or ``t1+t2+…``.
+    """
 
     kind: str
     ce_type: str | None = None
+
+    @property
+    def ce_types(self) -> tuple[str, ...]:
+        """The CE types the condition names (several only for ``text:<t1>+<t2>+…``)."""
+        return tuple(self.ce_type.split("+")) if self.ce_type else ()
 
     @property
     def name(self) -> str:
@@ -86,15 +94,22 @@ def parse_condition(name: str) -> Condition:
     Condition(kind='absent', ce_type='ct')
     >>> parse_condition("text:mri").name
     'text:mri'
+    >>> parse_condition("text:ct+mri").ce_types
+    ('ct', 'mri')
     """
     if name in GLOBAL_CONDITIONS:
         return Condition(name)
     prefix, sep, ce_type = name.partition(":")
     if sep and prefix in ("absent", "text") and ce_type in VISUAL_CE_TYPES:
         return Condition("absent" if prefix == "absent" else "text_type", ce_type)
+    types = ce_type.split("+")
+    if sep and prefix == "text" and len(types) > 1 and set(types) <= set(VISUAL_CE_TYPES):
+        if len(set(types)) < len(types):
+            raise ValueError(f"condition {name!r}: a CE type is named twice")
+        return Condition("text_type", ce_type)
     raise ValueError(
         f"unknown condition {name!r}: expected one of {', '.join(GLOBAL_CONDITIONS)}, "
-        f"'absent:<type>' or 'text:<type>' with <type> in {', '.join(VISUAL_CE_TYPES)}"
+        f"'absent:<type>', 'text:<type>' or 'text:<type>+<type>+…' with <type> in {', '.join(VISUAL_CE_TYPES)}"
     )
 
 

@@ -57,10 +57,15 @@ TEMPLATES: dict[str, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class RenderedPrompt:
-    """A rendered query (with IMAGE_MARK at each image position) and the dataset images it shows."""
+    """A rendered query (with IMAGE_MARK at each image position) and the dataset images it shows.
+
+    ``spans``: each block's (start, end, label) in ``query``; the label is ``intro``, ``history``,
+    ``physical_exam``, a visual CE type (one block per CE item) or ``question``.
+    """
 
     query: str
     image_indices: list[int]
+    spans: tuple[tuple[int, int, str], ...] = ()
 
     def images(self, row: dict[str, Any]) -> list[Any]:
         return [row["images"][i] for i in self.image_indices]
@@ -75,21 +80,23 @@ def render(row: dict[str, Any], condition: str = "full", task: str = "fdx", seed
     if lang not in TEMPLATES:
         raise ValueError(f"{row['case_id']}: language: no template for {lang!r}")
     t = TEMPLATES[lang]
-    blocks = [t["intro"]]
+    blocks, labels = [t["intro"]], ["intro"]
     history, exam = row["history"], row["physical_exam"]
     if parsed.kind == RANDOM_HISTORY:
         history = random_tokens_like(history, lang, f"{seed}:{row['case_id']}:history")
         exam = random_tokens_like(exam, lang, f"{seed}:{row['case_id']}:physical_exam")
     if parsed.kind != NO_HISTORY:
         blocks.append(f"## {t['history']}\n{history}")
+        labels.append("history")
         if exam.strip():
             blocks.append(f"## {t['physical_exam']}\n{exam}")
+            labels.append("physical_exam")
     image_indices: list[int] = []
     images_of = _images_by_evidence(row)
     for index, item in enumerate(row["evidence"]):
         if parsed.kind == "absent" and item["type"] == parsed.ce_type:
             continue
-        as_text = parsed.kind == TEXT or (parsed.kind == "text_type" and item["type"] == parsed.ce_type)
+        as_text = parsed.kind == TEXT or (parsed.kind == "text_type" and item["type"] in parsed.ce_types)
         title = t["timepoint"].format(**item) if item["timepoint"] else item["title"]
         if as_text:
             body = t["findings"].format(findings=item["findings"])
@@ -97,13 +104,18 @@ def render(row: dict[str, Any], condition: str = "full", task: str = "fdx", seed
             body = "\n".join([IMAGE_MARK] * len(images_of[index]))
             image_indices += images_of[index]
         blocks.append(f"## {title}\n{body}")
+        labels.append(item["type"])
     if task == "ddx":
         blocks.append(t["question_ddx"])
     else:
         options = "\n".join(f"{OPTION_LETTERS[i]}. {opt}" for i, opt in enumerate(row["options"]))
-        blocks.append(f"{t['question_fdx']}\n{options}")
-        blocks.append(t["answer_fdx"] if task == "fdx" else t["answer_es"])
-    return RenderedPrompt("\n\n".join(blocks), image_indices)
+        blocks.append(f"{t['question_fdx']}\n{options}\n\n" + (t["answer_fdx"] if task == "fdx" else t["answer_es"]))
+    labels.append("question")
+    spans, start = [], 0
+    for block, label in zip(blocks, labels):
+        spans.append((start, start + len(block), label))
+        start += len(block) + 2
+    return RenderedPrompt("\n\n".join(blocks), image_indices, tuple(spans))
 
 
 def _images_by_evidence(row: dict[str, Any]) -> list[list[int]]:

@@ -14,6 +14,7 @@ Metrics call the same code as the ``evaluate`` module (``medsyn.metrics.scoring`
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -24,13 +25,13 @@ from lighteval.metrics.utils.metric_utils import SampleLevelMetricGrouping
 from lighteval.tasks.lighteval_task import LightevalTaskConfig
 from lighteval.tasks.requests import Doc, SamplingMethod
 
-from medsyn.data.build import manifest_cases
+from medsyn.data.build import checked_revision, load_split, manifest_cases
 from medsyn.data.locations import resolve_dataset
 from medsyn.data.schema import FULL, LANGUAGES, NO_HISTORY, OPTION_LETTERS, RANDOM_HISTORY, TEXT
 from medsyn.eval.es_index import es_index
 from medsyn.eval.prompts import PROMPT_VERSION, render
 from medsyn.metrics.scoring import score_ddx, score_fdx
-from medsyn.metrics.sensitivity import evidence_sensitivity, posterior, posterior_failed, usable_es_rows
+from medsyn.metrics.sensitivity import evidence_sensitivity, low_letter_mass, posterior, posterior_failed, usable_es_rows
 
 TASK_VERSION = PROMPT_VERSION
 """Bumped whenever a prompt or the task data changes (follows the prompt version)."""
@@ -38,6 +39,8 @@ JUDGE_ENV = "MEDSYN_JUDGE"
 FDX_GENERATION_SIZE = 1024
 DDX_GENERATION_SIZE = 512
 FDX_ABLATIONS = {"text": TEXT, "no_history": NO_HISTORY, "random_history": RANDOM_HISTORY}
+INTERVENTION_ENV = "MEDSYN_INTERVENTION"
+"""JSON ``{lang: {suffix: condition}}``: extra FDx tasks ``medsyn:fdx_<lang>_<suffix>`` (medsyn.eval.intervention)."""
 
 
 def make_doc(row: dict[str, Any], condition: str, task: str, task_name: str) -> Doc:
@@ -71,21 +74,22 @@ def ddx_prompt(line: dict[str, Any], task_name: str = "") -> Doc:
     return make_doc(line, FULL, "ddx", task_name)
 
 
-def es_prompt(line: dict[str, Any], task_name: str = "", dataset: str = "", language: str = "en") -> Doc:
-    """``line`` is a row of the ES index (case_id, condition); the case comes from the dataset."""
-    return make_doc(_case_row(dataset, language, line["case_id"]), line["condition"], "es", task_name)
+def es_prompt(
+    line: dict[str, Any], task_name: str = "", dataset: str = "", language: str = "en", revision: str = ""
+) -> Doc:
+    """``line`` is a row of the ES index (case_id, condition); the case comes from the dataset, which must
+    still be ``revision`` (the one the task table was made for)."""
+    return make_doc(_case_row(dataset, language, revision, line["case_id"]), line["condition"], "es", task_name)
 
 
 @functools.lru_cache(maxsize=8)
-def _cases(dataset: str, language: str):
-    import datasets
-
-    ds = datasets.load_dataset(dataset, language, split="test")
+def _cases(dataset: str, language: str, revision: str):
+    ds = load_split(dataset, language, revision)
     return ds, {case_id: i for i, case_id in enumerate(ds["case_id"])}
 
 
-def _case_row(dataset: str, language: str, case_id: str) -> dict[str, Any]:
-    ds, index = _cases(dataset, language)
+def _case_row(dataset: str, language: str, revision: str, case_id: str) -> dict[str, Any]:
+    ds, index = _cases(dataset, language, revision)
     if case_id not in index:
         raise ValueError(f"{case_id}: case_id: in the ES index but not in the dataset {dataset} ({language})")
     return ds[index[case_id]]
@@ -121,9 +125,10 @@ class DdxScore(SampleLevelComputation):
 
 
 class EsRecord(SampleLevelComputation):
-    """Per sample: the record (case, condition, option posterior, gold, failed) that ES aggregates.
+    """Per sample: the record (case, condition, option posterior, gold, failed, low_mass) that ES aggregates.
 
-    ``failed``: the posterior rests on no parsed answer (:func:`medsyn.metrics.sensitivity.posterior_failed`).
+    ``failed``: the posterior rests on no parsed answer (:func:`medsyn.metrics.sensitivity.posterior_failed`);
+    ``low_mass``: its letter mass is below the threshold (:func:`medsyn.metrics.sensitivity.low_letter_mass`).
     """
 
     def compute(self, doc: Doc, model_response, **kwargs) -> dict[str, dict]:
@@ -133,27 +138,30 @@ class EsRecord(SampleLevelComputation):
             "probs": posterior(model_response.logprobs),
             "gold": int(doc.gold_index),
             "failed": posterior_failed(model_response),
+            "low_mass": low_letter_mass(model_response),
         }
         return dict.fromkeys(ES_METRICS, record)
 
 
-ES_METRICS = ("es_image", "es_text", "es_gap", "es_parse_failures")
+ES_METRICS = ("es_image", "es_text", "es_gap", "es_parse_failures", "posterior_failures")
 
 
 def evidence_sensitivity_corpus(records: list[dict]) -> dict[str, float]:
-    """es_image, es_text and es_gap from the usable ES records of a task, and es_parse_failures.
+    """es_image, es_text and es_gap from the usable ES records of a task, es_parse_failures and posterior_failures.
 
-    A failed posterior is counted and left out with its (case, CE type) pair
-    (:func:`medsyn.metrics.sensitivity.usable_es_rows`); with nothing left the ES figures are NaN.
+    A failed posterior (no parsed answer, or too little letter mass) is counted and left out with its
+    (case, CE type) pair (:func:`medsyn.metrics.sensitivity.usable_es_rows`); with nothing left the ES
+    figures are NaN.
     It returns a dict, so lighteval stores all of them at once and computes no stderr for them:
     its record-level bootstrap would repeat (case, condition) rows, which ES rightly refuses.
     MEDSYN's case-level bootstrap (medsyn.metrics.stats) gives the CI instead.
     """
-    failures = sum(r["failed"] for r in records)
-    keep = usable_es_rows([r["case_id"] for r in records], [r["condition"] for r in records], [r["failed"] for r in records])
+    counts = {"es_parse_failures": sum(r["failed"] for r in records), "posterior_failures": sum(r["low_mass"] for r in records)}
+    failed = [r["failed"] or r["low_mass"] for r in records]
+    keep = usable_es_rows([r["case_id"] for r in records], [r["condition"] for r in records], failed)
     records = [r for r, k in zip(records, keep) if k]
     if not records:
-        return dict.fromkeys(ES_METRICS[:3], np.nan) | {"es_parse_failures": failures}
+        return dict.fromkeys(ES_METRICS[:3], np.nan) | counts
     result = evidence_sensitivity(
         [r["probs"] for r in records],
         [r["gold"] for r in records],
@@ -161,7 +169,7 @@ def evidence_sensitivity_corpus(records: list[dict]) -> dict[str, float]:
         [r["condition"] for r in records],
     )
     figures = {name: np.nan if result[name] is None else float(result[name]) for name in ES_METRICS[:3]}
-    return figures | {"es_parse_failures": failures}
+    return figures | counts
 
 
 def _nanmean(values: list[float]) -> float:
@@ -185,7 +193,7 @@ DDX_METRIC = SampleLevelMetricGrouping(
 )
 ES_METRIC = SampleLevelMetricGrouping(
     metric_name=list(ES_METRICS),
-    higher_is_better={"es_image": True, "es_text": True, "es_gap": False, "es_parse_failures": False},
+    higher_is_better={"es_image": True, "es_text": True, "es_gap": False, "es_parse_failures": False, "posterior_failures": False},
     category=SamplingMethod.LOGPROBS,
     sample_level_fn=EsRecord(),
     corpus_level_fn=evidence_sensitivity_corpus,
@@ -219,16 +227,18 @@ def task_table(dataset: str | Path | None = None, max_cases: int | None = None) 
     ``max_cases``: only the first N cases of each language (manifest order) in every task.
     """
     repo = resolve_dataset(dataset)
+    revision = checked_revision(repo)  # before lighteval loads it: a folder mixing two builds is refused
     index = es_index(repo)
     cases, table = manifest_cases(repo), []
     for lang in LANGUAGES:
         keep = None if max_cases is None else _case_filter(cases.get(lang, [])[:max_cases])
         table.append(_config(f"fdx_{lang}", fdx_prompt, repo, lang, FDX_METRIC, FDX_GENERATION_SIZE, keep))
-        for suffix, condition in FDX_ABLATIONS.items():
+        interventions = json.loads(os.environ.get(INTERVENTION_ENV) or "{}").get(lang, {})
+        for suffix, condition in {**FDX_ABLATIONS, **interventions}.items():
             prompt = functools.partial(fdx_prompt, condition=condition)
             table.append(_config(f"fdx_{lang}_{suffix}", prompt, repo, lang, FDX_METRIC, FDX_GENERATION_SIZE, keep))
         table.append(_config(f"ddx_{lang}", ddx_prompt, repo, lang, DDX_METRIC, DDX_GENERATION_SIZE, keep))
-        es = functools.partial(es_prompt, dataset=str(repo), language=lang)
+        es = functools.partial(es_prompt, dataset=str(repo), language=lang, revision=revision)
         table.append(_config(f"es_{lang}", es, index, lang, ES_METRIC, None, keep))
     return table
 
