@@ -57,6 +57,8 @@ def test_demo_writes_valid_results_in_time(demo: tuple[Path, float]) -> None:
     assert overall["n"] == 24 and set(overall["conditions"]) == {"full", "text", "no_history", "random_history"}
     assert all(overall["conditions"][c] is not None for c in overall["conditions"])
     assert overall["es_gap"] is not None and overall["evidence_sensitivity"]
+    length = results["random_history"]  # matched in the tiny model's own tokens, within a token per field
+    assert length["tokenizer"] and 0.85 <= length["length_ratio"]["min"] <= length["length_ratio"]["max"] <= 1.0
     for name in ("report.md", "ddx_vs_fdx.png", "evidence_sensitivity.png"):
         assert (out / name).stat().st_size > 0
     assert "![DDx coverage vs FDx accuracy](ddx_vs_fdx.png)" in (out / "report.md").read_text()

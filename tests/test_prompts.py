@@ -129,3 +129,22 @@ def test_unknown_condition_and_task_are_refused(rows: dict) -> None:
         render(rows["en"], "absent:xray")
     with pytest.raises(ValueError, match="unknown task"):
         render(rows["en"], "full", "vqa")
+
+
+def test_random_history_matches_the_length_in_the_models_tokens(rows: dict, tiny_model) -> None:
+    """With the evaluated model's tokenizer, random_history has the textual CE's length in that tokenizer's tokens
+    (within one token, from below), and the render records the ratio; without one, the model-independent count."""
+    from transformers import AutoTokenizer
+
+    from medsyn.eval.prompts import model_token_length, random_tokens_like, token_length
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    for lang, text in (("en", "A 64-year-old woman presented with cough, fever and weight loss."), ("zh", "患者男，58岁，因发热、咳嗽、胸痛入院。")):
+        target = model_token_length(text, tokenizer)
+        made = random_tokens_like(text, lang, "0:case:history", tokenizer)
+        assert target - 1 <= model_token_length(made, tokenizer) <= target, (lang, made)
+        assert made == random_tokens_like(text, lang, "0:case:history", tokenizer)  # seeded
+        assert token_length(random_tokens_like(text, lang, "0:case:history")) == token_length(text)
+    row = rows["en"]
+    ratio = render(row, "random_history", "fdx", length_tokenizer=tokenizer).length_ratio
+    assert 0.9 <= ratio <= 1.0 and render(row, "full", "fdx").length_ratio is None

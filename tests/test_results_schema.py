@@ -192,3 +192,14 @@ def test_judge_record_ci_and_n_judged_of_the_2026_12_04_additions():
         f"results.zh.n_judged: {obj['results']['zh']['n']} judged + 1 "
         f"judge failures is more than n = {obj['results']['zh']['n']}",
     ]
+
+
+def test_random_history_length_block_is_checked():
+    obj = _load()
+    obj["random_history"] = {"tokenizer": "Qwen/Qwen2.5-VL-7B-Instruct", "length_ratio": {"mean": 0.98, "min": 0.95, "max": 1.0}}
+    assert validate_results(obj) == []
+    obj["random_history"]["length_ratio"] = {"mean": 0.9, "min": 0.95, "max": 1.0}
+    assert any("min <= mean <= max" in p for p in validate_results(obj))
+    obj["random_history"] = {"tokenizer": None, "length_ratio": {"mean": float("nan"), "min": 0, "max": 1}, "x": 1}
+    problems = validate_results(obj)
+    assert any("random_history.x: unknown key" in p for p in problems) and any("numbers >= 0" in p for p in problems)

@@ -301,23 +301,37 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
                         view=False, after=None) -> int:  # fmt: skip
     import os
 
+    from medsyn.data.build import checked_revision
+    from medsyn.eval.backends.transformers_vlm import MedsynVLM
     from medsyn.eval.pipeline import run_lighteval
     from medsyn.eval.report import write_report
     from medsyn.eval.results import build_results, dataset_info, write_results
-    from medsyn.eval.tasks import JUDGE_ENV
+    from medsyn.eval.tasks import JUDGE_ENV, LENGTH_TOKENIZER_ENV
 
     os.environ[JUDGE_ENV] = judge
-    samples, _ = run_lighteval(model, tasks, dataset, out / "lighteval", max_samples=max_samples)
+    user_tokenizer = os.environ.get(LENGTH_TOKENIZER_ENV)  # else random_history is matched in the model's own tokens
+    length_tokenizer = user_tokenizer or (model.config.model_name if isinstance(model, MedsynVLM) else None)
+    revision = checked_revision(Path(dataset))
+    os.environ[LENGTH_TOKENIZER_ENV] = length_tokenizer or ""
+    try:
+        samples, _ = run_lighteval(model, tasks, dataset, out / "lighteval", max_samples=max_samples)
+    finally:
+        if user_tokenizer is None:
+            del os.environ[LENGTH_TOKENIZER_ENV]
     print(f"[4/4] scoring {len(samples)} samples with the evaluate module", flush=True)
     command = "medsyn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    info = dataset_info(Path(dataset), dataset_name, languages={s.specific["language"] for s in samples}, max_cases=max_samples)
+    if info["revision"] != revision:
+        raise RuntimeError(f"{dataset} was rebuilt while the run read it (revision {revision[:12]} then {info['revision'][:12]}): "
+                           "its results would name a revision they were not scored on; run again")  # fmt: skip
     results = build_results(
         samples,
-        dataset=dataset_info(Path(dataset), dataset_name, languages={s.specific["language"] for s in samples},
-                             max_cases=max_samples),  # fmt: skip
+        dataset=info,
         model=model_meta,
         judge=judge,
         max_pixels=max_pixels,
         command=command,
+        length_tokenizer=length_tokenizer,
     )
     write_results(results, out / "results.json")
     report = write_report(results, out, samples)
@@ -340,6 +354,7 @@ def summary_line(subset: str, block: dict) -> str:
     return (
         f"{subset:8s} n={block['n']:3d}  FDx {_fmt(block['fdx_accuracy'])} (parse failures {fmt_count(block['parse_failures'])})"
         f"  DDx {_fmt(block['ddx_coverage'])} (judge failures {fmt_count(block['judge_failures'])})"
+        f"  low-mass posteriors {fmt_count(block.get('posterior_failures'))}"
         f"  ES gap {fmt_num(block['es_gap'])} (parse failures {fmt_count(block['es_parse_failures'])})"
     )
 

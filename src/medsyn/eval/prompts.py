@@ -66,13 +66,21 @@ class RenderedPrompt:
     query: str
     image_indices: list[int]
     spans: tuple[tuple[int, int, str], ...] = ()
+    length_ratio: float | None = None
+    """``random_history`` only: the replacement's token length over the textual CE's (None when that is empty)."""
 
     def images(self, row: dict[str, Any]) -> list[Any]:
         return [row["images"][i] for i in self.image_indices]
 
 
-def render(row: dict[str, Any], condition: str = "full", task: str = "fdx", seed: int = 0) -> RenderedPrompt:
-    """Render a dataset row (DESIGN §4) for ``task`` (fdx/ddx/es) under ``condition`` (DESIGN §5)."""
+def render(
+    row: dict[str, Any], condition: str = "full", task: str = "fdx", seed: int = 0, length_tokenizer: Any = None
+) -> RenderedPrompt:
+    """Render a dataset row (DESIGN §4) for ``task`` (fdx/ddx/es) under ``condition`` (DESIGN §5).
+
+    ``length_tokenizer``: the evaluated model's tokenizer, in whose tokens ``random_history`` matches the
+    length of the textual CE (without one, the model-independent :func:`token_length`).
+    """
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
     parsed = parse_condition(condition)
@@ -81,10 +89,13 @@ def render(row: dict[str, Any], condition: str = "full", task: str = "fdx", seed
         raise ValueError(f"{row['case_id']}: language: no template for {lang!r}")
     t = TEMPLATES[lang]
     blocks, labels = [t["intro"]], ["intro"]
-    history, exam = row["history"], row["physical_exam"]
+    history, exam, length_ratio = row["history"], row["physical_exam"], None
     if parsed.kind == RANDOM_HISTORY:
-        history = random_tokens_like(history, lang, f"{seed}:{row['case_id']}:history")
-        exam = random_tokens_like(exam, lang, f"{seed}:{row['case_id']}:physical_exam")
+        history = random_tokens_like(history, lang, f"{seed}:{row['case_id']}:history", length_tokenizer)
+        exam = random_tokens_like(exam, lang, f"{seed}:{row['case_id']}:physical_exam", length_tokenizer)
+        count = token_length if length_tokenizer is None else lambda text: model_token_length(text, length_tokenizer)
+        before = count(row["history"]) + count(row["physical_exam"])
+        length_ratio = (count(history) + count(exam)) / before if before else None
     if parsed.kind != NO_HISTORY:
         blocks.append(f"## {t['history']}\n{history}")
         labels.append("history")
@@ -115,7 +126,7 @@ def render(row: dict[str, Any], condition: str = "full", task: str = "fdx", seed
     for block, label in zip(blocks, labels):
         spans.append((start, start + len(block), label))
         start += len(block) + 2
-    return RenderedPrompt("\n\n".join(blocks), image_indices, tuple(spans))
+    return RenderedPrompt("\n\n".join(blocks), image_indices, tuple(spans), length_ratio)
 
 
 def _images_by_evidence(row: dict[str, Any]) -> list[list[int]]:
@@ -138,17 +149,42 @@ def token_length(text: str) -> int:
     return len(_TOKEN_RE.findall(text))
 
 
-def random_tokens_like(text: str, lang: str, key: str) -> str:
+def random_tokens_like(text: str, lang: str, key: str, tokenizer: Any = None) -> str:
     """A random token string with the token length of ``text``, seeded by ``key`` (DESIGN §5).
 
-    English: lowercase pseudo-words of 2-8 letters joined by spaces; Chinese: CJK characters.
+    English: lowercase pseudo-words of 2-8 letters joined by spaces; Chinese: CJK characters. The length is
+    counted by :func:`token_length`, or, given a ``tokenizer`` (a transformers tokenizer), in its tokens: the
+    longest prefix of a seeded sequence whose token count does not exceed the text's (binary search, so
+    O(log n) tokenizations), then as much of the next pseudo-word as still fits.
     """
     rng = random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
-    n = token_length(text)
+    n = token_length(text) if tokenizer is None else model_token_length(text, tokenizer)
     if lang == "zh":
-        return "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(n))
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    return " ".join("".join(rng.choice(letters) for _ in range(rng.randint(2, 8))) for _ in range(n))
+        units, sep = [chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(n)], ""
+    else:
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        units, sep = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 8))) for _ in range(n)], " "
+    if tokenizer is None:
+        return sep.join(units)
+    low, high = 0, len(units)  # every unit costs at least one token, so n units are never too few
+    while low < high:
+        mid = (low + high + 1) // 2
+        if model_token_length(sep.join(units[:mid]), tokenizer) <= n:
+            low = mid
+        else:
+            high = mid - 1
+    best = sep.join(units[:low])
+    for end in range(1, len(units[low]) + 1 if low < len(units) else 0):  # part of the next pseudo-word, a letter at a time
+        longer = f"{best}{sep if best else ''}{units[low][:end]}"
+        if model_token_length(longer, tokenizer) > n:
+            break
+        best = longer
+    return best
+
+
+def model_token_length(text: str, tokenizer: Any) -> int:
+    """The number of tokens ``tokenizer`` makes of ``text`` (no special tokens)."""
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 T = TypeVar("T")

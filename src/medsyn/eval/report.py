@@ -70,7 +70,7 @@ def subset_counts(specifics: Iterable[dict[str, Any]]) -> dict[str, Counter]:
 SUMMARY_COLUMNS = (
     "subset", "cases", "FDx accuracy (correct/cases) [95 % CI]", "parse failures",
     "DDx coverage (covered/judged) [95 % CI]", "judge failures", "DDx-FDx gap", "ES image", "ES text",
-    "ES gap [95 % CI]", "ES parse failures",
+    "ES gap [95 % CI]", "ES parse failures", "ES low letter mass",
 )  # fmt: skip
 
 
@@ -81,7 +81,7 @@ def summary_cells(subset: str, b: dict[str, Any], n: Counter) -> list[str]:
         subset, str(b["n"]), f"{_pct(b['fdx_accuracy'])}{_share(b['fdx_accuracy'], n['fdx'])}{_ci(b['fdx_accuracy_ci'])}",
         fmt_count(b["parse_failures"]), f"{_pct(b['ddx_coverage'])}{_judged(b, n['ddx'])}{_ci(b['ddx_coverage_ci'])}",
         fmt_count(b["judge_failures"]), _pct(b["ddx_fdx_gap"]), fmt_num(b["es_image"]), fmt_num(b["es_text"]),
-        f"{fmt_num(b['es_gap'])}{es_ci}", fmt_count(b["es_parse_failures"]),
+        f"{fmt_num(b['es_gap'])}{es_ci}", fmt_count(b["es_parse_failures"]), fmt_count(b.get("posterior_failures")),
     ]  # fmt: skip
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from medsyn import __version__
-from medsyn.data.schema import FULL, GLOBAL_CONDITIONS, LANGUAGES, OPTION_LETTERS
+from medsyn.data.schema import FULL, GLOBAL_CONDITIONS, LANGUAGES, OPTION_LETTERS, RANDOM_HISTORY
 from medsyn.eval.pipeline import Sample
 from medsyn.metrics.judges import judge_record
 from medsyn.metrics.sensitivity import usable_es_rows
@@ -124,6 +124,16 @@ def posterior_block(samples: list[Sample]) -> dict[str, Any] | None:
     return {"method": method, "samples": n, "temperature": temperature, "identical_samples": identical}
 
 
+def random_history_block(samples: list[Sample], tokenizer: str | None) -> dict[str, Any] | None:
+    """``random_history``: the tokenizer its length was matched in (None: the model-independent count) and how long
+    the random text was against the textual CE it replaced (token ratio); None when no such doc was evaluated."""
+    ratios = [s.specific.get("random_history_length_ratio") for s in samples if s.specific.get("condition") == RANDOM_HISTORY]
+    ratios = [r for r in ratios if r is not None]
+    if not ratios:
+        return None
+    return {"tokenizer": tokenizer, "length_ratio": {"mean": sum(ratios) / len(ratios), "min": min(ratios), "max": max(ratios)}}
+
+
 def build_results(
     samples: Iterable[Sample],
     *,
@@ -133,8 +143,12 @@ def build_results(
     max_pixels: int | None,
     command: str,
     metrics: dict[str, Any] | None = None,
+    length_tokenizer: str | None = None,
 ) -> dict[str, Any]:
-    """The whole §7 results dict: per-language blocks and ``overall``."""
+    """The whole §7 results dict: per-language blocks and ``overall``.
+
+    ``length_tokenizer``: the tokenizer ``random_history`` was matched in (``medsyn.eval.tasks.LENGTH_TOKENIZER_ENV``).
+    """
     samples = list(samples)
     metrics = metrics or load_metrics()
     results = {}
@@ -151,6 +165,7 @@ def build_results(
         "ci": {"fdx_accuracy": RATE_CI, "ddx_coverage": RATE_CI, "es_gap": {**ES_GAP_CI, "seed": 0}},
         "image_budget": {"max_pixels": max_pixels},
         "posterior": posterior_block(samples),
+        "random_history": random_history_block(samples, length_tokenizer),
         "results": results,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,

@@ -39,13 +39,22 @@ JUDGE_ENV = "MEDSYN_JUDGE"
 FDX_GENERATION_SIZE = 1024
 DDX_GENERATION_SIZE = 512
 FDX_ABLATIONS = {"text": TEXT, "no_history": NO_HISTORY, "random_history": RANDOM_HISTORY}
+LENGTH_TOKENIZER_ENV = "MEDSYN_LENGTH_TOKENIZER"
+"""A tokenizer (local folder or Hub id) in whose tokens ``random_history`` matches the textual CE's length: the
+evaluated model's (``medsyn eval`` sets it for the transformers backend); unset, a model-independent count."""
 INTERVENTION_ENV = "MEDSYN_INTERVENTION"
 """JSON ``{lang: {suffix: condition}}``: extra FDx tasks ``medsyn:fdx_<lang>_<suffix>`` (medsyn.eval.intervention)."""
 
 
 def make_doc(row: dict[str, Any], condition: str, task: str, task_name: str) -> Doc:
-    """The lighteval Doc of one case under one condition (images interleaved via IMAGE_MARK in the query)."""
-    prompt = render(row, condition, task)
+    """The lighteval Doc of one case under one condition (images interleaved via IMAGE_MARK in the query).
+
+    A ``random_history`` doc records ``random_history_length_ratio``: the replacement's length over the textual
+    CE's, in the tokens of :data:`LENGTH_TOKENIZER_ENV`'s tokenizer where set.
+    """
+    tokenizer = length_tokenizer(os.environ.get(LENGTH_TOKENIZER_ENV, "")) if condition == RANDOM_HISTORY else None
+    prompt = render(row, condition, task, length_tokenizer=tokenizer)
+    extra = {"random_history_length_ratio": prompt.length_ratio} if condition == RANDOM_HISTORY else {}
     letters = list(OPTION_LETTERS[: len(row["options"])])
     return Doc(
         query=prompt.query,
@@ -62,8 +71,19 @@ def make_doc(row: dict[str, Any], condition: str, task: str, task_name: str) -> 
             "answer": row["answer"],
             "final_diagnosis": row["final_diagnosis"],
             "n_images": len(prompt.image_indices),
+            **extra,
         },
     )
+
+
+@functools.lru_cache(maxsize=2)
+def length_tokenizer(name: str) -> Any:
+    """The tokenizer named by :data:`LENGTH_TOKENIZER_ENV`, or None when unset."""
+    if not name:
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name)
 
 
 def fdx_prompt(line: dict[str, Any], task_name: str = "", condition: str = FULL) -> Doc:

@@ -26,6 +26,7 @@ from medsyn.eval.prompts import interleave, render
 from medsyn.eval.report import (
     SUMMARY_COLUMNS, DdxJudgement, banner, image_budget, judge_ddx, judge_name, subset_counts, summary_cells,
 )  # fmt: skip
+from medsyn.eval.tasks import length_tokenizer
 
 VIEW_FILE = "view.html"
 _KNOWN_METRICS = {"fdx_accuracy", "parse_failures", "ddx_coverage", "ddx_best_score", "judge_failures",
@@ -118,6 +119,7 @@ def view_data(results: dict[str, Any], details: list[dict[str, Any]], cases: dic
               judgements: dict[tuple[str, str], DdxJudgement]) -> dict[str, Any]:  # fmt: skip
     """The page's data: its images and, per case, its facts and every sample (prompt, output, scores)."""
     images = _Images(results["image_budget"]["max_pixels"])
+    tokenizer = length_tokenizer((results.get("random_history") or {}).get("tokenizer") or "")
     by_case: dict[tuple[str, str], dict[str, Any]] = {}
     for detail in details:
         spec = detail["doc"]["specific"]
@@ -126,7 +128,7 @@ def view_data(results: dict[str, Any], details: list[dict[str, Any]], cases: dic
             raise ValueError(f"{spec['case_id']}: in the run's details ({spec['language']}) but not in its dataset")
         row = cases[key]
         case = by_case.setdefault(key, _case_facts(row))
-        case["samples"].append(_sample(detail, row, images, judgements))
+        case["samples"].append(_sample(detail, row, images, judgements, tokenizer))
     for case in by_case.values():
         case["samples"].sort(key=_sample_order)
         fdx = next((s for s in case["samples"] if s["task"] == "fdx" and s["condition"] == "full"), None)
@@ -151,11 +153,11 @@ def _sample_order(sample: dict[str, Any]) -> tuple:
 
 
 def _sample(detail: dict[str, Any], row: dict[str, Any], images: _Images,
-            judgements: dict[tuple[str, str], DdxJudgement]) -> dict[str, Any]:  # fmt: skip
+            judgements: dict[tuple[str, str], DdxJudgement], tokenizer: Any = None) -> dict[str, Any]:  # fmt: skip
     """One sample of the page: the prompt as segments (text, or an image with its CE type and title), the output, scores."""
     doc, response, metric = detail["doc"], detail["model_response"], detail["metric"] or {}
     spec = doc["specific"]
-    prompt = render(row, spec["condition"], spec["task"])
+    prompt = render(row, spec["condition"], spec["task"], length_tokenizer=tokenizer)  # random_history: the run's tokenizer
     where = f"{spec['case_id']} ({spec['task']}, {spec['condition']})"
     if prompt.query != doc["query"]:
         raise ValueError(f"{where}: the prompt in the run's details differs from the one rendered from the dataset")

@@ -42,8 +42,11 @@ OVERALL = "overall"
 RESULT_LANGUAGES: tuple[str, ...] = (*LANGUAGES, OVERALL)
 MODEL_TYPES: tuple[str, ...] = ("open", "proprietary", "medical", "reference")
 
-TOP_KEYS = ("medsyn_version", "dataset", "model", "judge", "image_budget", "results", "created_at", "command", "ci", "posterior")
-OPTIONAL_TOP_KEYS = ("ci", "posterior")
+TOP_KEYS = (
+    "medsyn_version", "dataset", "model", "judge", "image_budget", "results", "created_at", "command", "ci", "posterior",
+    "random_history",
+)  # fmt: skip
+OPTIONAL_TOP_KEYS = ("ci", "posterior", "random_history")
 """Keys a file written before they existed may leave out."""
 JUDGE_KEYS = ("name", "model", "prompt_version")
 CI_RATES = ("fdx_accuracy", "ddx_coverage", "es_gap")
@@ -253,6 +256,31 @@ def _posterior(obj: dict, problems: list[str]) -> None:
             problems.append(f"posterior.identical_samples: must be a non-negative integer for method samples, got {_short(identical)}")
     elif method == "logprobs" and any(v is not None for v in (n, temperature, identical)):
         problems.append("posterior: samples, temperature and identical_samples must be null for method logprobs")
+
+
+def _random_history(obj: dict, problems: list[str]) -> None:
+    """Top-level ``random_history``: null, or ``{"tokenizer": str | null, "length_ratio": {mean, min, max}}``: the
+    tokenizer the random text's length was matched in (null: a model-independent count) and its length over the
+    textual CE's."""
+    value = obj.get("random_history")
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        problems.append(f"random_history: must be an object {{tokenizer, length_ratio}} or null, got {_short(value)}")
+        return
+    _keys(value, ("tokenizer", "length_ratio"), "random_history", problems)
+    if value.get("tokenizer") is not None:
+        _string(value, "tokenizer", "random_history", problems, max_len=1000)
+    ratio = value.get("length_ratio")
+    if not isinstance(ratio, dict):
+        problems.append(f"random_history.length_ratio: must be an object {{mean, min, max}}, got {_short(ratio)}")
+        return
+    _keys(ratio, ("mean", "min", "max"), "random_history.length_ratio", problems)
+    numbers = [ratio.get(k) for k in ("min", "mean", "max")]
+    if not all(_is_number(x) and x >= 0 for x in numbers):
+        problems.append(f"random_history.length_ratio: min, mean and max must be numbers >= 0, got {_short(ratio)}")
+    elif not (numbers[0] <= numbers[1] + TOLERANCE and numbers[1] <= numbers[2] + TOLERANCE):
+        problems.append(f"random_history.length_ratio: needs min <= mean <= max, got {_short(ratio)}")
 
 
 def _block(block: Any, path: str, problems: list[str]) -> int | None:
@@ -478,6 +506,7 @@ def validate_results(obj: Any, known_datasets: KnownDatasets | None = None) -> l
     _image_budget(obj, problems)
     _ci(obj, problems)
     _posterior(obj, problems)
+    _random_history(obj, problems)
     created = obj.get("created_at")
     if "created_at" in obj:
         try:
