@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import load_module
 
 from medsyn.cli import main
 from medsyn.eval.compare import compare, load_results_dir
@@ -63,7 +64,6 @@ def test_compare_refuses_foreign_files_and_duplicate_models(tmp_path, capsys):
 
 
 def test_leaderboard_es_gap_plot_shows_the_correlation(tmp_path, monkeypatch):
-    import importlib.util
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
@@ -77,9 +77,7 @@ def test_leaderboard_es_gap_plot_shows_the_correlation(tmp_path, monkeypatch):
         (tmp_path / f"m{i}.json").write_text(json.dumps(example))
     monkeypatch.setenv("MEDSYN_RESULTS_DIR", str(tmp_path))
     monkeypatch.setenv("MEDSYN_PENDING_DIR", str(tmp_path / "pending"))
-    spec = importlib.util.spec_from_file_location("leaderboard_app_compare", root / "leaderboard" / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_module("leaderboard_app_compare", root / "leaderboard" / "app.py")
     board = app.lb.load_folder(tmp_path)
     assert board.problems == []
     _, figure = app._plots(board, list(app.MODEL_TYPES), list(app.lb.SIZE_BUCKETS), "en")

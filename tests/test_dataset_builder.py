@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from support import load_module
 
 from medsyn.data.raw_cases import InvalidDatasetError
 
@@ -15,10 +15,7 @@ ENTRY = Path(__file__).resolve().parents[1] / "dataset_builder" / "medsyn_builde
 
 @pytest.fixture(scope="module")
 def entry():
-    spec = importlib.util.spec_from_file_location("medsyn_builder", ENTRY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("medsyn_builder", ENTRY)
 
 
 def test_builder_yields_one_language_per_config(entry, fixture_raw: Path, tmp_path: Path) -> None:

@@ -91,21 +91,47 @@ def test_stored_prompts_interleave_the_images_shown(demo: tuple[Path, float]) ->
                 assert marks == 0
 
 
-def test_documented_lighteval_command_runs_offline(built_fixture: Path, tiny_model: Path, tmp_path: Path) -> None:
-    """`medsyn lighteval custom MODEL lighteval_tasks/transformers_vlm.py TASKS --custom-tasks ...`."""
+def _lighteval(built: Path, model: Path, tmp_path: Path, tasks: str, *extra: str) -> dict:
+    """Run the documented `medsyn lighteval custom ...` command; return its results file."""
     proc = subprocess.run(
         [
             sys.executable, "-m", "medsyn.cli", "lighteval", "custom",
-            f"model_name={tiny_model},batch_size=4,max_new_tokens=4,response_cache_dir={tmp_path / 'rc'}",
-            str(REPO / "lighteval_tasks" / "transformers_vlm.py"), "medsyn:es_zh|0,medsyn:fdx_en|0",
+            f"model_name={model},batch_size=4,max_new_tokens=4,response_cache_dir={tmp_path / 'rc'}",
+            str(REPO / "lighteval_tasks" / "transformers_vlm.py"), tasks,
             "--custom-tasks", str(REPO / "lighteval_tasks" / "medsyn.py"), "--output-dir", str(tmp_path / "out"),
-            "--save-details",
+            "--save-details", *extra,
         ],
-        cwd=tmp_path, env=_env(tmp_path, MEDSYN_DATASET=str(built_fixture)), capture_output=True, text=True, timeout=600,
+        cwd=tmp_path, env=_env(tmp_path, MEDSYN_DATASET=str(built)), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    results = json.loads(next((tmp_path / "out" / "results").rglob("results_*.json")).read_text())
+    return json.loads(next((tmp_path / "out" / "results").rglob("results_*.json")).read_text())
+
+
+def test_documented_lighteval_command_runs_offline(built_fixture: Path, tiny_model: Path, tmp_path: Path) -> None:
+    """`medsyn lighteval custom MODEL lighteval_tasks/transformers_vlm.py TASKS --custom-tasks ...`."""
+    results = _lighteval(built_fixture, tiny_model, tmp_path, "medsyn:es_zh|0,medsyn:fdx_en|0")
     assert set(results["results"]) >= {"medsyn:es_zh|0", "medsyn:fdx_en|0"}
     assert 0 <= results["results"]["medsyn:fdx_en|0"]["fdx_accuracy"] <= 1
     assert results["results"]["medsyn:es_zh|0"]["es_gap"] == results["results"]["medsyn:es_zh|0"]["es_gap"]  # not NaN
     assert (tmp_path / "rc").is_dir()
+
+
+def test_documented_lighteval_command_with_max_samples_takes_whole_cases(
+    built_fixture: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    """`--max-samples 2` on ES and FDx tasks together: results are written, each ES task gets every condition of
+    its first 2 cases (lighteval alone would take 2 shuffled docs), and `_average` is not halved by FDx."""
+    tasks = "medsyn:fdx_en|0,medsyn:es_zh|0,medsyn:es_en|0"
+    results = _lighteval(built_fixture, tiny_model, tmp_path, tasks, "--max-samples", "2")["results"]
+    for lang in ("en", "zh"):
+        cases = datasets.load_dataset(str(built_fixture), lang, split="test")
+        whole = Counter({cid: len(es_conditions(types)) for cid, types in zip(cases["case_id"][:2], cases["evidence_types"][:2])})
+        details = datasets.load_dataset("parquet", data_files=[str(next((tmp_path / "out" / "details").rglob(f"*es_{lang}*.parquet")))], split="train")
+        assert Counter(doc["specific"]["case_id"] for doc in details["doc"]) == whole
+        assert results[f"medsyn:es_{lang}|0"]["es_incomplete_cases"] == 0
+        assert results[f"medsyn:es_{lang}|0"]["es_gap"] == results[f"medsyn:es_{lang}|0"]["es_gap"]  # not NaN
+    assert 0 <= results["medsyn:fdx_en|0"]["fdx_accuracy"] <= 1 and "es_gap" not in results["medsyn:fdx_en|0"]
+    average = results["medsyn:_average|0"]
+    assert average["fdx_accuracy"] == results["medsyn:fdx_en|0"]["fdx_accuracy"]
+    es = [results[f"medsyn:es_{lang}|0"]["es_image"] for lang in ("en", "zh")]
+    assert average["es_image"] == pytest.approx(sum(es) / 2)

@@ -7,7 +7,6 @@ counted as ES parse failures and left out of ES, never scored as a uniform guess
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import threading
 from http.server import ThreadingHTTPServer
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support import load_module
 
 from medsyn.cli import main
 from medsyn.data.build import dataset_revision
@@ -24,10 +24,7 @@ from medsyn.metrics.results_schema import validate_results
 
 def _endpoint_tests():
     """tests/test_endpoint_backend.py as a module: its fake OpenAI-compatible server."""
-    spec = importlib.util.spec_from_file_location("endpoint_tests", Path(__file__).with_name("test_endpoint_backend.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("endpoint_tests", Path(__file__).with_name("test_endpoint_backend.py"))
 
 
 _SERVER = _endpoint_tests()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import load_module
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_eval.py"
 
@@ -14,12 +15,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_eval.py"
 @pytest.fixture(scope="module")
 def gpu_eval():
     """benchmarks/gpu_eval.py as a module: the script under test."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gpu_eval", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    
+    return load_module("gpu_eval", SCRIPT)
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ accepted; a 401 echoing the API key printed the key.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 import threading
@@ -18,6 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 from lighteval.models.custom.custom_model import CustomModelConfig
+from support import load_module
 
 from medsyn.eval.backends.cache import ResponseCache
 from medsyn.eval.backends.endpoint import EndpointModel, EndpointRequestError
@@ -29,10 +29,7 @@ SECRET = "sk-hostile-secret-4242"
 
 def _endpoint_tests():
     """tests/test_endpoint_backend.py as a module: its fake OpenAI-compatible server and docs."""
-    spec = importlib.util.spec_from_file_location("endpoint_tests", Path(__file__).with_name("test_endpoint_backend.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("endpoint_tests", Path(__file__).with_name("test_endpoint_backend.py"))
 
 
 _SERVER = _endpoint_tests()

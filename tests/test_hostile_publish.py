@@ -6,7 +6,6 @@ ValueError / a refusal naming the row, argument or field, and a hang that is now
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import load_module
 
 from medsyn.metrics.results_schema import MAX_DEPTH, validate_results
 from medsyn.publish import leaderboard as lb
@@ -153,9 +153,7 @@ def test_one_bad_file_in_the_results_folder_is_listed_and_skipped_and_the_space_
     assert board.problems[1].startswith("huge.json: not readable as JSON: Exceeds the limit")
     monkeypatch.setenv("MEDSYN_RESULTS_DIR", str(results))
     monkeypatch.setenv("MEDSYN_PENDING_DIR", str(tmp_path / "pending"))
-    spec = importlib.util.spec_from_file_location("leaderboard_app_hostile", ROOT / "leaderboard" / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_module("leaderboard_app_hostile", ROOT / "leaderboard" / "app.py")
     [problems] = [b for b in app.demo.blocks.values() if getattr(b, "label", None) == "Results files left out"]
     assert "deep.json: not readable as JSON: nested too deep to parse" in problems.value
 

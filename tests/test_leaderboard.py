@@ -1,13 +1,13 @@
 """Leaderboard core: loading results, tables, filters, plots, submissions, and the app's layout."""
 
 import hashlib
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import load_module
 
 from medsyn.publish import leaderboard as lb
 from medsyn.publish import review
@@ -200,10 +200,7 @@ def _load_app(monkeypatch, results: Path, tmp_path: Path):
     """Import leaderboard/app.py as the Space does, with the results location from the environment."""
     monkeypatch.setenv("MEDSYN_RESULTS_DIR", str(results))
     monkeypatch.setenv("MEDSYN_PENDING_DIR", str(tmp_path / "pending"))
-    spec = importlib.util.spec_from_file_location("leaderboard_app", ROOT / "leaderboard" / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("leaderboard_app", ROOT / "leaderboard" / "app.py")
 
 
 def _table_value(demo, elem_id: str) -> list[list]:

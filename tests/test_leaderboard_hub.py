@@ -8,7 +8,6 @@ the Space is `python leaderboard/app.py` in its own process, driven through grad
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import socket
@@ -22,6 +21,7 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 from huggingface_hub import HfApi
+from support import load_module
 
 from medsyn.publish import leaderboard as lb
 from medsyn.publish import review
@@ -32,10 +32,7 @@ EXAMPLES = ROOT / "tests" / "data" / "results"
 
 
 def _hub_server():
-    spec = importlib.util.spec_from_file_location("hub_server", Path(__file__).with_name("hub_server.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("hub_server", Path(__file__).with_name("hub_server.py"))
 
 
 hub_server = _hub_server()

@@ -21,7 +21,6 @@ from medsyn.metrics.judges.llm import (
 )
 from medsyn.metrics.scoring import score_ddx
 
-
 REFUSALS = {  # what OpenAI's reasoning-model APIs answer (HTTP 400) to a parameter they do not take
     "max_tokens": {"message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
                               "Use 'max_completion_tokens' instead.",

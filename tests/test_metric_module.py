@@ -12,6 +12,7 @@ from unittest.mock import patch
 import evaluate
 import numpy as np
 import pytest
+from support import load_module
 
 from medsyn.metrics.scoring import score_fdx
 from medsyn.metrics.sensitivity import evidence_sensitivity
@@ -136,9 +137,7 @@ def test_card_publishes_the_judge_prompt() -> None:
 
 
 def test_space_app_computes_each_config() -> None:
-    spec = importlib.util.spec_from_file_location("medsyn_metric_app", MODULE_DIR / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
+    app = load_module("medsyn_metric_app", MODULE_DIR / "app.py")
     import json
 
     for config, arguments in app.EXAMPLES.items():

@@ -4,7 +4,6 @@ samples, reasoning templates refused, and the results-file records of all of it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import threading
@@ -16,6 +15,7 @@ import datasets
 import pytest
 import torch
 from lighteval.models.custom.custom_model import CustomModelConfig
+from support import load_module
 
 from medsyn.data.schema import es_conditions
 from medsyn.eval.backends.endpoint import EndpointModel
@@ -31,10 +31,7 @@ RESULTS = Path(__file__).parent / "data" / "results"
 
 
 def _endpoint_tests():
-    spec = importlib.util.spec_from_file_location("endpoint_tests", Path(__file__).with_name("test_endpoint_backend.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("endpoint_tests", Path(__file__).with_name("test_endpoint_backend.py"))
 
 
 _SERVER = _endpoint_tests()

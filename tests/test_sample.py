@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 from statistics import mean
 
 import datasets
 import pytest
+from support import load_module
 
 from medsyn.data.build import build_dataset
 from medsyn.data.raw_cases import validate_raw
@@ -126,11 +125,7 @@ def test_every_file_is_listed_and_has_provenance():
 
 
 def _make_sample():
-    spec = importlib.util.spec_from_file_location("make_sample", ROOT / "dataset_builder" / "make_sample.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_module("make_sample", ROOT / "dataset_builder" / "make_sample.py", register=True)
 
 
 def test_script_plans_exactly_the_listed_images():

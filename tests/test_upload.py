@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -16,6 +15,7 @@ from pathlib import Path
 import datasets
 import huggingface_hub
 import pytest
+from support import load_module
 
 from medsyn.data.build import build_dataset
 from medsyn.data.locations import SAMPLE_DIR
@@ -37,10 +37,7 @@ RAW_FOLDERS = {"fixtures": ROOT / "tests" / "fixtures" / "raw", "mini": SAMPLE_D
 
 
 def _hub_server():
-    spec = importlib.util.spec_from_file_location("hub_server", Path(__file__).with_name("hub_server.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("hub_server", Path(__file__).with_name("hub_server.py"))
 
 
 hub_server = _hub_server()
@@ -251,10 +248,7 @@ def test_a_broken_folder_is_refused_before_any_hub_call(folder, capsys, monkeypa
 
 
 def _upload_main(argv: list[str]) -> int:
-    spec = importlib.util.spec_from_file_location("upload", ROOT / "upload.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(argv)
+    return load_module("upload", ROOT / "upload.py").main(argv)
 
 
 def test_help_lists_the_three_targets(capsys):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from support import load_module
 
 from medsyn.eval.viewer import render_page, write_view
 
-_spec = importlib.util.spec_from_file_location("report_tests", Path(__file__).with_name("test_report.py"))
-_report_tests = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_report_tests)  # its small results dict
+_report_tests = load_module("report_tests", Path(__file__).with_name("test_report.py"))  # its small results dict
 
 XSS = "</script><script>alert(1)</script>"
 

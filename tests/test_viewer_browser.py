@@ -6,7 +6,6 @@ Screenshots go to the test's tmp dir (their paths are printed).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,12 +14,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from support import load_module
 
 from medsyn.eval.viewer import write_view
 
-_spec = importlib.util.spec_from_file_location("leaderboard_browser", Path(__file__).with_name("test_leaderboard_browser.py"))
-_browser = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_browser)  # the browser, its flags and the <script> text the leaderboard test uses
+# the browser, its flags and the <script> text the leaderboard test uses
+_browser = load_module("leaderboard_browser", Path(__file__).with_name("test_leaderboard_browser.py"))
 CHROMIUM, CHROMIUM_ARGS, XSS = _browser.CHROMIUM, _browser.CHROMIUM_ARGS, _browser.XSS
 
 pytestmark = pytest.mark.slow
