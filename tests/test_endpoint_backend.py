@@ -27,6 +27,7 @@ from lighteval.tasks.requests import Doc
 from PIL import Image
 from pydantic import ValidationError
 
+from medsyn.cli import main
 from medsyn.eval.backends.endpoint import (
     EndpointModel,
     EndpointRequestError,
@@ -56,6 +57,7 @@ class FakeEndpoint:
         self.reject_logprobs = False  # answer requests asking for logprobs with HTTP 400, as several APIs do
         self.logprobs_cap: int | None = None  # answer more top_logprobs than this with vLLM's HTTP 400
         self.ignore_n = False
+        self.max_images: int | None = None  # answer more images per prompt with vLLM's HTTP 400
         self.delay = 0.0
         self.root = "/models/test-vlm"
         self.in_flight = self.max_in_flight = 0
@@ -77,6 +79,10 @@ class FakeEndpoint:
         if status is not None:
             headers = {"retry-after": "0"} if status == 429 else {}
             return status, {"error": {"message": f"injected {status}", "type": "test"}}, headers
+        images = sum(p["type"] == "image_url" for p in body["messages"][-1]["content"])
+        if self.max_images is not None and images > self.max_images:
+            message = f"At most {self.max_images} image(s) may be provided in one prompt. (parameter=image)"
+            return 400, {"error": {"message": message, "type": "BadRequestError", "param": "image", "code": 400}}, {}
         if body.get("logprobs") and self.logprobs_cap is not None and body.get("top_logprobs", 0) > self.logprobs_cap:
             message = f"Requested sample logprobs of {body['top_logprobs']}, which is greater than max allowed: {self.logprobs_cap}"
             return 400, {"error": {"message": message, "type": "BadRequestError", "param": None, "code": 400}}, {}
@@ -283,6 +289,20 @@ def test_client_errors_are_not_retried(server, make_model) -> None:
     assert len(state.chat) == 1
 
 
+@pytest.mark.parametrize("kind", ["generate", "posterior"])
+def test_too_many_images_for_the_server_is_refused_with_its_message(server, make_model, kind) -> None:
+    """vLLM's 400 for more images than --limit-mm-per-prompt: no retry, no images dropped, the server's words."""
+    state, _ = server
+    state.max_images = 2
+    model = make_model()
+    with pytest.raises(EndpointRequestError) as error:
+        model.greedy_until([make_doc()]) if kind == "generate" else model.loglikelihood([make_doc()])
+    message = str(error.value)
+    assert "case en-0001, condition full" in message and "refuses the 3 images" in message
+    assert "At most 2 image(s) may be provided in one prompt" in message and "--limit-mm-per-prompt" in message
+    assert [len(request["parts"]) - sum(kind == "text" for kind, _ in request["parts"]) for request in state.chat] == [3]
+
+
 def test_sampling_fallback_gives_add_one_smoothed_frequencies(server, make_model) -> None:
     state, _ = server
     state.logprobs = False
@@ -425,3 +445,14 @@ def test_lighteval_loads_the_backend_from_the_model_file(server, tmp_path) -> No
     model = load_model(CustomModelConfig(model_name=spec, model_definition_file_path=str(ROOT / "lighteval_tasks/endpoint_model.py")))
     assert type(model).__name__ == "EndpointModel" and model.tokenizer is None and model.max_length == 32768
     model._cache._init_registry(None)  # what lighteval's Pipeline calls on every model
+
+
+def test_dataset_stats_prints_the_largest_number_of_images_in_one_case(built_fixture: Path, capsys) -> None:
+    """The figure to serve with (--limit-mm-per-prompt): 3 images in en-0002, the fixture's largest case."""
+    assert main(["dataset-stats", str(built_fixture)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["en: 2 cases, 5 images, at most 3 in one case (en-0002)",
+                   "zh: 1 cases, 2 images, at most 2 in one case (zh-0001)",
+                   "max_images_per_case: 3 (en-0002); vLLM: --limit-mm-per-prompt '{\"image\": 3}'"]  # fmt: skip
+    assert main(["dataset-stats", str(built_fixture), "--max-images"]) == 0
+    assert capsys.readouterr().out == "3\n"

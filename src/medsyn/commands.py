@@ -62,6 +62,12 @@ def register(commands: argparse._SubParsersAction) -> None:
                    "else $MEDSYN_DATASET or MEDSYN-mini); its revision must be the run's")  # fmt: skip
     p.set_defaults(func=_view)
 
+    p = commands.add_parser("dataset-stats", help="cases and images per language of a built dataset, and the "
+                            "largest number of images in one case (a served model's --limit-mm-per-prompt)")  # fmt: skip
+    p.add_argument("dataset", nargs="?", default=None, help="built dataset folder or Hub id (default: MEDSYN-mini)")
+    p.add_argument("--max-images", action="store_true", help="print only the largest number of images in one case")
+    p.set_defaults(func=_dataset_stats)
+
     p = commands.add_parser("tiny-model", help="build the tiny random vision-language model (offline) into OUT")
     p.add_argument("out", type=Path)
     p.set_defaults(func=lambda args: print(_tiny_model(args.out)) or 0)
@@ -186,7 +192,46 @@ def _view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_stats(args: argparse.Namespace) -> int:
+    from medsyn.data.build import checked_revision, load_split
+    from medsyn.data.locations import resolve_dataset
+
+    dataset = resolve_dataset(args.dataset)
+    revision = checked_revision(dataset)
+    lines, largest = [], (0, "")
+    for lang in [p.name for p in sorted(dataset.iterdir()) if p.is_dir() and p.name in ("en", "zh")]:
+        ds = load_split(dataset, lang, revision)
+        counts = [len(images) for images in ds["image_evidence"]]
+        top = max(range(len(counts)), key=counts.__getitem__)
+        largest = max(largest, (counts[top], ds["case_id"][top]))
+        lines.append(f"{lang}: {len(counts)} cases, {sum(counts)} images, at most {counts[top]} in one case ({ds['case_id'][top]})")
+    if args.max_images:
+        print(largest[0])
+        return 0
+    print("\n".join(lines))
+    print(f"max_images_per_case: {largest[0]} ({largest[1]}); vLLM: --limit-mm-per-prompt '{{\"image\": {largest[0]}}}'")
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
+    """Evaluate in this process, or as one rank of a data-parallel run (``torchrun``, ``accelerate launch``)."""
+    from medsyn.eval import distributed
+
+    if args.backend == "endpoint" and distributed.launched_world_size() > 1:
+        print("medsyn eval: error: data parallel (torchrun, accelerate launch) is for the transformers backend; "
+              "an endpoint's server runs its own replicas, so run one process", file=sys.stderr)  # fmt: skip
+        return 1
+    distributed.init()
+    try:
+        return _eval_in_process(args)
+    except distributed.RankFailure as error:
+        print(f"medsyn eval: error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.finish()
+
+
+def _eval_in_process(args: argparse.Namespace) -> int:
     from medsyn.data.locations import resolve_dataset
 
     start = time.time()
@@ -201,9 +246,13 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         from lighteval.models.custom.custom_model import CustomModelConfig
 
-        from medsyn.eval.backends.endpoint import EndpointModel
+        from medsyn.eval.backends.endpoint import EndpointModel, EndpointSetupError
 
-        model = EndpointModel(CustomModelConfig(model_name=settings, model_definition_file_path=__file__))
+        try:
+            model = EndpointModel(CustomModelConfig(model_name=settings, model_definition_file_path=__file__))
+        except EndpointSetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
         max_pixels, params_b = None, args.params_b
     languages = [p.name for p in sorted(dataset.iterdir()) if p.is_dir() and p.name in ("en", "zh")]
     tasks, after = _task_names(args.tasks, languages), None
@@ -302,6 +351,7 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
     import os
 
     from medsyn.data.build import checked_revision
+    from medsyn.eval import distributed
     from medsyn.eval.backends.transformers_vlm import MedsynVLM
     from medsyn.eval.pipeline import run_lighteval
     from medsyn.eval.report import write_report
@@ -318,6 +368,8 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
     finally:
         if user_tokenizer is None:
             del os.environ[LENGTH_TOKENIZER_ENV]
+    if distributed.rank() != 0:  # every rank holds every sample; rank 0 writes
+        return 0
     print(f"[4/4] scoring {len(samples)} samples with the evaluate module", flush=True)
     command = "medsyn " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     info = dataset_info(Path(dataset), dataset_name, languages={s.specific["language"] for s in samples}, max_cases=max_samples)
@@ -332,6 +384,8 @@ def _evaluate_and_write(model, *, tasks, dataset, dataset_name, out, judge, mode
         max_pixels=max_pixels,
         command=command,
         length_tokenizer=length_tokenizer,
+        world_size=distributed.world_size(),
+        docs_per_rank=model.docs_per_rank if isinstance(model, MedsynVLM) else None,
     )
     write_results(results, out / "results.json")
     report = write_report(results, out, samples)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from medsyn.eval import lighteval_compat
+from medsyn.eval import distributed, lighteval_compat
 from medsyn.eval.tasks import FDX_ABLATIONS, task_table
 from medsyn.metrics.sensitivity import low_letter_mass, posterior_failed
 
@@ -105,6 +105,15 @@ def _short_tracker(output_dir: str | Path):
     return ShortLayoutTracker(output_dir=str(output_dir), save_details=True)
 
 
+def _in_task_order(sampling_docs: dict[Any, list]) -> dict[Any, list]:
+    """lighteval's requests by request type and task name (each task's docs in their order).
+
+    lighteval orders tasks as a set iterates, which differs from process to process; in a fixed order every
+    run batches the same docs together, and the ranks of a data-parallel run send the same requests.
+    """
+    return {method: sorted(docs, key=lambda doc: doc.task_name) for method, docs in sorted(sampling_docs.items(), key=lambda item: item[0].name)}
+
+
 def run_lighteval(
     model,
     tasks: list[str],
@@ -135,8 +144,10 @@ def run_lighteval(
         evaluation_tracker=tracker,
         model=model,
     )
+    pipeline.sampling_docs = _in_task_order(pipeline.sampling_docs)
     pipeline.evaluate()
-    pipeline.save_and_push_results()
+    if distributed.rank() == 0:  # the ranks of a data-parallel run hold the same results
+        pipeline.save_and_push_results()
     samples = []
     for task_name, details in tracker.details_logger.details.items():
         for detail in details:

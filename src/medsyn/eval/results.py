@@ -144,10 +144,13 @@ def build_results(
     command: str,
     metrics: dict[str, Any] | None = None,
     length_tokenizer: str | None = None,
+    world_size: int = 1,
+    docs_per_rank: list[int] | None = None,
 ) -> dict[str, Any]:
     """The whole §7 results dict: per-language blocks and ``overall``.
 
-    ``length_tokenizer``: the tokenizer ``random_history`` was matched in (``medsyn.eval.tasks.LENGTH_TOKENIZER_ENV``).
+    ``length_tokenizer``: the tokenizer ``random_history`` was matched in (``medsyn.eval.tasks.LENGTH_TOKENIZER_ENV``);
+    ``world_size``: the processes of a data-parallel run; ``docs_per_rank``: the docs each computed (None: not counted).
     """
     samples = list(samples)
     metrics = metrics or load_metrics()
@@ -166,6 +169,8 @@ def build_results(
         "image_budget": {"max_pixels": max_pixels},
         "posterior": posterior_block(samples),
         "random_history": random_history_block(samples, length_tokenizer),
+        "world_size": world_size,
+        "docs_per_rank": docs_per_rank,
         "results": results,
         "created_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -27,11 +28,13 @@ from lighteval.tasks.requests import Doc, SamplingMethod
 
 from medsyn.data.build import checked_revision, load_split, manifest_cases
 from medsyn.data.locations import resolve_dataset
-from medsyn.data.schema import FULL, LANGUAGES, NO_HISTORY, OPTION_LETTERS, RANDOM_HISTORY, TEXT
+from medsyn.data.schema import FULL, LANGUAGES, NO_HISTORY, OPTION_LETTERS, RANDOM_HISTORY, TEXT, es_conditions
 from medsyn.eval.es_index import es_index
 from medsyn.eval.prompts import PROMPT_VERSION, render
 from medsyn.metrics.scoring import score_ddx, score_fdx
 from medsyn.metrics.sensitivity import evidence_sensitivity, low_letter_mass, posterior, posterior_failed, usable_es_rows
+
+logger = logging.getLogger(__name__)
 
 TASK_VERSION = PROMPT_VERSION
 """Bumped whenever a prompt or the task data changes (follows the prompt version)."""
@@ -50,11 +53,14 @@ def make_doc(row: dict[str, Any], condition: str, task: str, task_name: str) -> 
     """The lighteval Doc of one case under one condition (images interleaved via IMAGE_MARK in the query).
 
     A ``random_history`` doc records ``random_history_length_ratio``: the replacement's length over the textual
-    CE's, in the tokens of :data:`LENGTH_TOKENIZER_ENV`'s tokenizer where set.
+    CE's, in the tokens of :data:`LENGTH_TOKENIZER_ENV`'s tokenizer where set. An ES doc records
+    ``es_conditions``: how many conditions its case's sweep has (so an incomplete case is recognised).
     """
     tokenizer = length_tokenizer(os.environ.get(LENGTH_TOKENIZER_ENV, "")) if condition == RANDOM_HISTORY else None
     prompt = render(row, condition, task, length_tokenizer=tokenizer)
     extra = {"random_history_length_ratio": prompt.length_ratio} if condition == RANDOM_HISTORY else {}
+    if task == "es":
+        extra["es_conditions"] = len(es_conditions(row["evidence_types"]))
     letters = list(OPTION_LETTERS[: len(row["options"])])
     return Doc(
         query=prompt.query,
@@ -145,10 +151,11 @@ class DdxScore(SampleLevelComputation):
 
 
 class EsRecord(SampleLevelComputation):
-    """Per sample: the record (case, condition, option posterior, gold, failed, low_mass) that ES aggregates.
+    """Per sample: the record (case, condition, option posterior, gold, failed, low_mass, expected) that ES aggregates.
 
     ``failed``: the posterior rests on no parsed answer (:func:`medsyn.metrics.sensitivity.posterior_failed`);
-    ``low_mass``: its letter mass is below the threshold (:func:`medsyn.metrics.sensitivity.low_letter_mass`).
+    ``low_mass``: its letter mass is below the threshold (:func:`medsyn.metrics.sensitivity.low_letter_mass`);
+    ``expected``: the number of conditions of the case's sweep.
     """
 
     def compute(self, doc: Doc, model_response, **kwargs) -> dict[str, dict]:
@@ -159,16 +166,39 @@ class EsRecord(SampleLevelComputation):
             "gold": int(doc.gold_index),
             "failed": posterior_failed(model_response),
             "low_mass": low_letter_mass(model_response),
+            "expected": doc.specific.get("es_conditions"),
         }
         return dict.fromkeys(ES_METRICS, record)
 
 
-ES_METRICS = ("es_image", "es_text", "es_gap", "es_parse_failures", "posterior_failures")
+ES_METRICS = ("es_image", "es_text", "es_gap", "es_parse_failures", "posterior_failures", "es_incomplete_cases")
+
+
+def incomplete_cases(records: list[dict]) -> set[str]:
+    """The cases whose records are not their whole sweep: no ``full`` row, an ``absent:<type>`` without its
+    ``text:<type>`` (or the reverse), or fewer conditions than the case's ``expected`` count."""
+    conditions: dict[str, set[str]] = {}
+    expected: dict[str, int | None] = {}
+    for r in records:
+        conditions.setdefault(r["case_id"], set()).add(r["condition"])
+        expected[r["case_id"]] = r.get("expected")
+    incomplete = set()
+    for case_id, names in conditions.items():
+        absent = {n.removeprefix("absent:") for n in names if n.startswith("absent:")}
+        text = {n.removeprefix("text:") for n in names if n.startswith("text:")}
+        count = expected[case_id]
+        if FULL not in names or absent != text or (count is not None and len(names) != count):
+            incomplete.add(case_id)
+    return incomplete
 
 
 def evidence_sensitivity_corpus(records: list[dict]) -> dict[str, float]:
-    """es_image, es_text and es_gap from the usable ES records of a task, es_parse_failures and posterior_failures.
+    """es_image, es_text and es_gap from the usable ES records of a task; es_parse_failures, posterior_failures
+    and es_incomplete_cases.
 
+    A case that is not whole (:func:`incomplete_cases`: lighteval's ``--max-samples`` takes shuffled docs) is
+    counted, logged and left out. ES data that :func:`~medsyn.metrics.sensitivity.evidence_sensitivity` still
+    refuses is logged as an error and scored NaN, so the run's other tasks are still written.
     A failed posterior (no parsed answer, or too little letter mass) is counted and left out with its
     (case, CE type) pair (:func:`medsyn.metrics.sensitivity.usable_es_rows`); with nothing left the ES
     figures are NaN.
@@ -176,18 +206,28 @@ def evidence_sensitivity_corpus(records: list[dict]) -> dict[str, float]:
     its record-level bootstrap would repeat (case, condition) rows, which ES rightly refuses.
     MEDSYN's case-level bootstrap (medsyn.metrics.stats) gives the CI instead.
     """
-    counts = {"es_parse_failures": sum(r["failed"] for r in records), "posterior_failures": sum(r["low_mass"] for r in records)}
+    partial = incomplete_cases(records)
+    if partial:
+        logger.warning("Evidence Sensitivity: %d incomplete case(s) left out (not every condition evaluated): %s",
+                       len(partial), ", ".join(sorted(partial)))  # fmt: skip
+        records = [r for r in records if r["case_id"] not in partial]
+    counts = {"es_parse_failures": sum(r["failed"] for r in records), "posterior_failures": sum(r["low_mass"] for r in records),
+              "es_incomplete_cases": len(partial)}  # fmt: skip
     failed = [r["failed"] or r["low_mass"] for r in records]
     keep = usable_es_rows([r["case_id"] for r in records], [r["condition"] for r in records], failed)
     records = [r for r, k in zip(records, keep) if k]
     if not records:
         return dict.fromkeys(ES_METRICS[:3], np.nan) | counts
-    result = evidence_sensitivity(
-        [r["probs"] for r in records],
-        [r["gold"] for r in records],
-        [r["case_id"] for r in records],
-        [r["condition"] for r in records],
-    )
+    try:
+        result = evidence_sensitivity(
+            [r["probs"] for r in records],
+            [r["gold"] for r in records],
+            [r["case_id"] for r in records],
+            [r["condition"] for r in records],
+        )
+    except ValueError as exc:
+        logger.error("Evidence Sensitivity not scored (NaN): %s", exc)
+        return dict.fromkeys(ES_METRICS[:3], np.nan) | counts
     figures = {name: np.nan if result[name] is None else float(result[name]) for name in ES_METRICS[:3]}
     return figures | counts
 
@@ -213,7 +253,8 @@ DDX_METRIC = SampleLevelMetricGrouping(
 )
 ES_METRIC = SampleLevelMetricGrouping(
     metric_name=list(ES_METRICS),
-    higher_is_better={"es_image": True, "es_text": True, "es_gap": False, "es_parse_failures": False, "posterior_failures": False},
+    higher_is_better={"es_image": True, "es_text": True, "es_gap": False, "es_parse_failures": False, "posterior_failures": False,
+                      "es_incomplete_cases": False},
     category=SamplingMethod.LOGPROBS,
     sample_level_fn=EsRecord(),
     corpus_level_fn=evidence_sensitivity_corpus,

@@ -26,6 +26,8 @@ Beyond the example of DESIGN §7:
   not measured), and ``posterior`` at the top: ``{"method": "logprobs" | "samples", "samples",
   "temperature", "identical_samples"}`` (null when no ES task ran; ``identical_samples`` may be left
   out); older files may leave them out.
+* ``world_size`` (processes of a data-parallel run, DESIGN §7 additions) and ``docs_per_rank`` (null, or the
+  docs each rank computed); older files may leave them out.
 * ``image_budget`` is ``{"max_pixels": positive integer or null}``; no value of a file may nest
   deeper than :data:`MAX_DEPTH` (a reader that recursed into it would fail).
 """
@@ -44,9 +46,9 @@ MODEL_TYPES: tuple[str, ...] = ("open", "proprietary", "medical", "reference")
 
 TOP_KEYS = (
     "medsyn_version", "dataset", "model", "judge", "image_budget", "results", "created_at", "command", "ci", "posterior",
-    "random_history",
+    "random_history", "world_size", "docs_per_rank",
 )  # fmt: skip
-OPTIONAL_TOP_KEYS = ("ci", "posterior", "random_history")
+OPTIONAL_TOP_KEYS = ("ci", "posterior", "random_history", "world_size", "docs_per_rank")
 """Keys a file written before they existed may leave out."""
 JUDGE_KEYS = ("name", "model", "prompt_version")
 CI_RATES = ("fdx_accuracy", "ddx_coverage", "es_gap")
@@ -256,6 +258,16 @@ def _posterior(obj: dict, problems: list[str]) -> None:
             problems.append(f"posterior.identical_samples: must be a non-negative integer for method samples, got {_short(identical)}")
     elif method == "logprobs" and any(v is not None for v in (n, temperature, identical)):
         problems.append("posterior: samples, temperature and identical_samples must be null for method logprobs")
+
+
+def _parallel(obj: dict, problems: list[str]) -> None:
+    """Top-level ``world_size`` (the processes of a data-parallel run) and ``docs_per_rank`` (null, or the docs
+    each computed: one count per process)."""
+    size, counts = obj.get("world_size", 1), obj.get("docs_per_rank")
+    if not (_is_count(size) and size > 0):
+        problems.append(f"world_size: must be a positive integer, got {_short(size)}")
+    elif counts is not None and not (isinstance(counts, list) and len(counts) == size and all(map(_is_count, counts))):
+        problems.append(f"docs_per_rank: must be null or {size} non-negative integers (one per rank), got {_short(counts)}")
 
 
 def _random_history(obj: dict, problems: list[str]) -> None:
@@ -507,6 +519,7 @@ def validate_results(obj: Any, known_datasets: KnownDatasets | None = None) -> l
     _ci(obj, problems)
     _posterior(obj, problems)
     _random_history(obj, problems)
+    _parallel(obj, problems)
     created = obj.get("created_at")
     if "created_at" in obj:
         try:

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -90,10 +91,11 @@ class ResponseCache:
 
     ``namespace`` is a label (usually the model name; unsafe characters become
     ``_``) that keeps one model's file apart from another's; correctness comes
-    from the keys, not from the file name. ``put`` appends one line with a single
-    ``write`` on an append-mode descriptor and flushes it, so concurrent writers
-    do not interleave lines; a line cut off by a killed process is dropped when the
-    file is next opened. Safe to share between threads.
+    from the keys, not from the file name. ``put`` appends one line on an append-mode
+    descriptor under an exclusive lock of the file (``flock``), so concurrent writers
+    (threads, or the ranks of a data-parallel run) never interleave lines, and a reader
+    never mistakes a line being written for a cut-off one; a line cut off by a killed
+    process is dropped when the file is next opened.
     """
 
     def __init__(self, directory: str | os.PathLike[str], namespace: str) -> None:
@@ -108,11 +110,12 @@ class ResponseCache:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) < len(data):
-            logger.warning("%s: dropping a cut-off last line (%d bytes)", self.path, len(data) - len(complete))
-            with open(self.path, "r+b") as f:
+        with open(self.path, "r+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # no writer is midway through a line while this reads
+            data = f.read()
+            complete = data[: data.rfind(b"\n") + 1]
+            if len(complete) < len(data):
+                logger.warning("%s: dropping a cut-off last line (%d bytes)", self.path, len(data) - len(complete))
                 f.truncate(len(complete))
         for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
             try:
@@ -131,10 +134,13 @@ class ResponseCache:
     def put(self, key: str, value: dict) -> None:
         """Store ``value`` (a JSON-serialisable dict) under ``key`` and append it to disk now."""
         line = json.dumps({"key": key, "value": value}, ensure_ascii=False, separators=(",", ":")) + "\n"
+        data = memoryview(line.encode("utf-8"))
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, line.encode("utf-8"))
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released by close
+                while data:  # a write may take part of a long line
+                    data = data[os.write(fd, data) :]
             finally:
                 os.close(fd)
             self._entries[key] = value

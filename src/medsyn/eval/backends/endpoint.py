@@ -18,6 +18,9 @@ counted as a failure (an empty text: an FDx parse failure; a uniform posterior: 
 failure), logged, and never cached, so a rerun asks again. A reply naming another model than
 the one requested (other than a dated snapshot of it, ``gpt-4o`` -> ``gpt-4o-2024-08-06``) is
 refused. The API key and any ``Bearer`` token are scrubbed from every error message and log line.
+A request the server rejects for its number of images (vLLM: "At most 4 image(s) may be provided in one
+prompt") fails with the server's message and the fix (``--limit-mm-per-prompt``); images are never dropped.
+A model name that ``GET /models`` does not list is refused before any request (:class:`EndpointSetupError`).
 
 Letter mass (:data:`medsyn.metrics.sensitivity.MIN_LETTER_MASS`): with log-probabilities, the
 listed probability of the option letters' token variants; with samples, the share of samples
@@ -251,6 +254,20 @@ def scrub_exception(exc: BaseException, secrets: Sequence[str]) -> BaseException
     return exc
 
 
+_IMAGE_LIMIT = re.compile(r"(?i)at most \d+ image|too many images|limit[-_]mm[-_]per[-_]prompt")
+
+
+def rejects_image_count(exc: BaseException) -> bool:
+    """An HTTP 4xx about the number of images in one prompt (vLLM's ``--limit-mm-per-prompt``)."""
+    return isinstance(exc, openai.APIStatusError) and 400 <= exc.status_code < 500 and \
+        _IMAGE_LIMIT.search(f"{exc.message} {exc.body}") is not None  # fmt: skip
+
+
+def count_images(messages: list[dict]) -> int:
+    """The ``image_url`` parts in ``messages``."""
+    return sum(isinstance(m["content"], list) and sum(p.get("type") == "image_url" for p in m["content"]) for m in messages)
+
+
 def same_model(replied: str, requested: str) -> bool:
     """Whether a reply's ``model`` is the one requested, or a dated snapshot of it (``gpt-4o-2024-08-06``)."""
     return replied == requested or re.fullmatch(re.escape(requested) + r"-\d{4}-?\d{2}-?\d{2}", replied) is not None
@@ -276,6 +293,10 @@ def check_logprobs(response: Any) -> None:
             if not isinstance(entry.token, str) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                     or value > LOGPROB_TOLERANCE:  # fmt: skip
                 raise MalformedReply(f"log-probability {value!r} of token {entry.token!r} is not a finite number <= 0")
+
+
+class EndpointSetupError(ValueError):
+    """The endpoint cannot be used as configured (unreachable, or not serving the model); one line, no request sent."""
 
 
 class EndpointRequestError(RuntimeError):
@@ -351,15 +372,15 @@ class EndpointModel(LightevalModel):
             if exc.status_code in (404, 405, 501):
                 logger.warning("%s has no model list (%s); cache identity is the model name and URL", self.base_url, self._describe(exc))
                 return None
-            raise RuntimeError(f"listing models at {self.base_url} failed: {self._describe(exc)}") from exc
+            raise EndpointSetupError(f"listing models at {self.base_url} failed: {self._describe(exc)}") from exc
         except openai.APIConnectionError as exc:
-            raise RuntimeError(f"cannot reach {self.base_url}: {self._describe(exc)}") from exc
+            raise EndpointSetupError(f"cannot reach {self.base_url}: {self._describe(exc)}") from exc
         finally:
             client.close()
         match = [m for m in models if m.id == self.settings.model_name]
         if not match:
             served = ", ".join(m.id for m in models[:20]) or "nothing"
-            raise ValueError(f"{self.base_url} does not serve model {self.settings.model_name!r}; it serves: {served}")
+            raise EndpointSetupError(f"{self.base_url} does not serve model {self.settings.model_name!r}; it serves: {served}")
         extra = match[0].model_extra or {}
         return {"id": match[0].id, "root": extra.get("root"), "parent": extra.get("parent"), "owned_by": match[0].owned_by}
 
@@ -403,6 +424,12 @@ class EndpointModel(LightevalModel):
                 message = self._describe(exc)
                 if isinstance(exc, MalformedReply) and attempt == self.settings.max_retries:
                     raise MalformedReplyError(f"{doc_label(doc)}: malformed reply after {attempt + 1} attempt(s): {message}") from exc
+                if rejects_image_count(exc):
+                    raise EndpointRequestError(
+                        f"{doc_label(doc)}: the server refuses the {count_images(kwargs['messages'])} images of this "
+                        f"request ({message}); images are never dropped: serve with a larger --limit-mm-per-prompt "
+                        "(`medsyn dataset-stats DATASET --max-images` prints the largest number in one case)"
+                    ) from exc
                 if not isinstance(exc, MalformedReply) and (not is_retryable(exc) or attempt == self.settings.max_retries):
                     raise EndpointRequestError(f"{doc_label(doc)}: request failed after {attempt + 1} attempt(s): {message}") from exc
                 delay = retry_delay(exc, attempt, self.settings.retry_base)

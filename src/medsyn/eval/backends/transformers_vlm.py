@@ -37,6 +37,7 @@ from torch.profiler import record_function
 from tqdm.auto import tqdm
 from transformers import DynamicCache
 
+from medsyn.eval import distributed
 from medsyn.eval.backends.aligned_mlp import use_aligned_vision_mlp
 from medsyn.eval.backends.batching import padding_aware_chunks
 from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key, responses_dir
@@ -136,8 +137,9 @@ class MedsynVLM(LightevalModel):
 
         self.config = config if isinstance(config, VLMConfig) else VLMConfig.from_model_name(config.model_name)
         path = self.config.model_name
+        gpu = f"cuda:{distributed.local_rank()}" if distributed.world_size() > 1 else "cuda"  # a replica per GPU
         self.device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if self.config.device == "auto" else self.config.device
+            (gpu if torch.cuda.is_available() else "cpu") if self.config.device == "auto" else self.config.device
         )
         dtype = self.config.dtype
         if dtype == "auto":
@@ -160,6 +162,8 @@ class MedsynVLM(LightevalModel):
         self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
             self.model.config, "image_token_index", None
         )
+        self.docs_per_rank = [0] * distributed.world_size()
+        """Docs each rank computed (not read from the cache), by rank: one entry per process of the run."""
         self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0, "lm_token_slots": 0}
         self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
         self._token_letters: dict[str, list[int]] | None = None
@@ -215,21 +219,49 @@ class MedsynVLM(LightevalModel):
     # --- batching, caching -------------------------------------------------------------
 
     def _run(self, docs: list[Doc], kind: str, compute) -> list[ModelResponse]:
+        """Answer ``docs`` from the response cache, else compute them in batches.
+
+        Data parallel (:mod:`medsyn.eval.distributed`): the ranks pool their cache hits, plan the batches a
+        single process would, and each computes whole batches (a case's prompts share a batch wherever prefix
+        sharing applies); the results are gathered, so each doc's output is the one-process output.
+        """
         use_cache = self.config.use_response_cache
         keys = [self._key(doc, kind) for doc in docs] if use_cache else []  # hashing every image costs time
         results: list[dict | None] = [self._cache.get(k) for k in keys] if use_cache else [None] * len(docs)
+        digest = _docs_digest(docs, kind)
+        pooled = distributed.gather(lambda: (digest, {i: r for i, r in enumerate(results) if r is not None}))
+        if any(their_digest != digest for their_digest, _ in pooled):
+            raise distributed.RankFailure(f"the ranks hold different {kind} requests ({len(docs)} here): "
+                                          "every rank must run the same tasks on the same dataset")  # fmt: skip
+        for _, hits in pooled:
+            for i, value in hits.items():
+                results[i] = value
         todo = [i for i, r in enumerate(results) if r is None]
         self.stats["cache_hits"] += len(docs) - len(todo)
-        bar = tqdm(total=len(todo), desc=f"medsyn {kind}", disable=not todo, leave=False)
-        for batch in self._batches(docs, todo, kind):
+        batches = list(self._batches(docs, todo, kind))
+        ranks = distributed.world_size()
+        owners = distributed.assign([sum(self._approx_length(docs[i]) for i in batch) for batch in batches], ranks)
+        mine = [batch for batch, owner in zip(batches, owners) if owner == distributed.rank()]
+        for computed in distributed.gather(lambda: self._compute(docs, mine, kind, compute, keys)):
+            for i, value in computed.items():
+                results[i] = value
+        for batch, owner in zip(batches, owners):
+            self.docs_per_rank[owner] += len(batch)
+        return [self._response(doc, kind, r) for doc, r in zip(docs, results)]
+
+    def _compute(self, docs: list[Doc], batches: list[list[int]], kind: str, compute, keys: list[str]) -> dict[int, dict]:
+        """Compute ``batches`` (indices into ``docs``) and cache each result as it comes; the results by index."""
+        results: dict[int, dict] = {}
+        bar = tqdm(total=sum(map(len, batches)), desc=f"medsyn {kind}", disable=not batches, leave=False)
+        for batch in batches:
             for i, value in zip(batch, compute([docs[i] for i in batch])):
                 results[i] = value
-                if use_cache:
+                if keys:
                     self._cache.put(keys[i], value)
             self.stats["computed"] += len(batch)
             bar.update(len(batch))
         bar.close()
-        return [self._response(doc, kind, r) for doc, r in zip(docs, results)]
+        return results
 
     def _batches(self, docs: list[Doc], todo: list[int], kind: str) -> Iterator[list[int]]:
         """Longest first: similar lengths share a batch (little padding), and an out-of-memory error shows at once.
@@ -671,6 +703,14 @@ def _group_key(doc: Doc, index: int) -> Any:
     """Prompts that may share a prefix: those of one case."""
     case_id = (doc.specific or {}).get("case_id")
     return ("case", case_id) if case_id is not None else ("doc", index)
+
+
+def _docs_digest(docs: Sequence[Doc], kind: str) -> str:
+    """sha256 of the requests of ``docs`` (kind, query, choices, image count, in order): equal on every rank."""
+    digest = hashlib.sha256(kind.encode())
+    for doc in docs:
+        digest.update(repr((doc.query, list(doc.choices or []), len(doc.images or []))).encode())
+    return digest.hexdigest()
 
 
 def _doc_name(doc: Doc) -> str:
