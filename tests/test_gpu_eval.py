@@ -76,3 +76,33 @@ def test_gpu_eval_records_a_batch_size_that_runs_out_of_memory_and_goes_on(gpu_e
     assert report["skipped"] == {"ours_bs4": "out of GPU memory"}
     assert report["ours_batch_size"] == 2 and "ours_bs4" not in report["paths"]
     assert json.loads(out.read_text())["skipped"] == report["skipped"]
+
+
+@pytest.mark.slow
+def test_gpu_eval_end_to_end_runs_every_task_three_ways_on_cpu(gpu_eval, tmp_path: Path, monkeypatch) -> None:
+    """--end-to-end: every task of `medsyn eval --tasks en` through ours, lighteval's path and VLMEvalKit's loop on the
+    same 2 cases, each figure present, extrapolated to 452 cases; on CPU no JSON unless --out is given."""
+    monkeypatch.setattr(gpu_eval, "RESULTS", tmp_path / "results")
+    args = ["--arch", "tiny", "--device", "cpu", "--end-to-end", "--cases", "2", "--image-px", "64", "--text-words", "30",
+            "--gen-tokens", "2", "--ddx-tokens", "3", "--lighteval-batch-sizes", "4"]  # fmt: skip
+    report = gpu_eval.main(args)
+    assert not (tmp_path / "results").exists()  # on CPU the JSON is written only when asked
+    assert report["hfu_es"] is None and report["hfu_fdx"] is None and report["peak_flops"] is None  # CPU peak unknown
+    tasks = ["fdx_en", "fdx_en_text", "fdx_en_no_history", "fdx_en_random_history", "ddx_en", "es_en"]
+    assert set(report["paths"]) == {"ours", "lighteval_bs4", "vlmevalkit"}
+    for path in report["paths"].values():
+        assert list(path["tasks"]) == tasks
+        assert path["seconds"] == pytest.approx(sum(t["seconds"] for t in path["tasks"].values()), abs=1e-2)
+        assert path["seconds_452_cases"] == pytest.approx(path["seconds"] * 452 / 2, rel=1e-2)
+        assert path["tasks"]["es_en"]["prompts"] == 2 * (1 + 2 * 4) and path["tasks"]["ddx_en"]["prompts"] == 2
+    assert report["workload"]["images_per_case_mean"] == 8.5  # cases 1 and 3 of every five have a ninth image
+    assert report["paths"]["ours"]["tasks"]["es_en"]["images_encoded"] == 8 + 9  # each image once per case
+    assert report["end_to_end_s"] == report["paths"]["ours"]["seconds_452_cases"]
+    expected = report["paths"]["lighteval_bs4"]["seconds"] / report["paths"]["ours"]["seconds"]
+    assert report["lighteval_best_batch_size"] == 4 and report["e2e_speedup_vs_lighteval"] == pytest.approx(expected, rel=0.02)
+    assert report["e2e_speedup_vs_vlmevalkit"] > 0 and report["peak_rss_gib"] > 0
+
+    out = tmp_path / "e2e.json"  # with --out, and a stated peak, the HFUs are figures
+    report = gpu_eval.main([*args, "--peers", "", "--peak-flops", "1e12", "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    assert 0 < report["hfu_es"] and 0 < report["hfu_fdx"] and report["e2e_speedup_vs_lighteval"] is None
