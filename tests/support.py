@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 
 def load_module(name: str, path: str | Path, register: bool = False) -> ModuleType:
@@ -19,3 +24,26 @@ def load_module(name: str, path: str | Path, register: bool = False) -> ModuleTy
         sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A threaded HTTP server on 127.0.0.1 (a free port) for ``handler``; yields the port, shuts down after."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def stop_process(process: subprocess.Popen, timeout: float) -> None:
+    """Terminate ``process``; kill it if it has not ended within ``timeout`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

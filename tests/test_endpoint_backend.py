@@ -16,7 +16,7 @@ import logging
 import math
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,6 +26,7 @@ from lighteval.models.custom.custom_model import CustomModelConfig
 from lighteval.tasks.requests import Doc
 from PIL import Image
 from pydantic import ValidationError
+from support import http_server
 
 from medsyn.cli import main
 from medsyn.eval.backends.endpoint import (
@@ -161,13 +162,8 @@ def make_handler(state: FakeEndpoint) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture
 def server() -> Iterator[tuple[FakeEndpoint, str]]:
     state = FakeEndpoint()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield state, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(make_handler(state)) as port:
+        yield state, f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture

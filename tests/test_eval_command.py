@@ -8,13 +8,11 @@ counted as ES parse failures and left out of ES, never scored as a uniform guess
 from __future__ import annotations
 
 import json
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from support import load_module
+from support import http_server, load_module
 
 from medsyn.cli import main
 from medsyn.data.build import dataset_revision
@@ -45,12 +43,8 @@ class LetterlessEndpoint(FakeEndpoint):
 
 
 def _serve(state: FakeEndpoint) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(make_handler(state)) as port:
+        yield f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture

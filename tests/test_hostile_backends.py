@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import traceback
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from lighteval.models.custom.custom_model import CustomModelConfig
-from support import load_module
+from support import http_server, load_module
 
 from medsyn.eval.backends.cache import ResponseCache
 from medsyn.eval.backends.endpoint import EndpointModel, EndpointRequestError
@@ -72,12 +70,8 @@ class HostileEndpoint(FakeEndpoint):
 @pytest.fixture
 def hostile() -> Iterator[tuple[HostileEndpoint, str]]:
     state = HostileEndpoint()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(state))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield state, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(make_handler(state)) as port:
+        yield state, f"http://127.0.0.1:{port}/v1"
 
 
 @pytest.fixture

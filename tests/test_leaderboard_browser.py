@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from support import stop_process
 
 from medsyn.publish import leaderboard as lb
 
@@ -116,11 +117,7 @@ def app(tmp_path):
         _wait_for(url, process, log)
         yield {"url": url, "pending": pending, "example": example, "tmp": tmp_path, "sync_api": sync_api, "env": env}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process, timeout=10)
 
 
 def _loopback_only(route):

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
 
@@ -15,7 +13,7 @@ import datasets
 import pytest
 import torch
 from lighteval.models.custom.custom_model import CustomModelConfig
-from support import load_module
+from support import http_server, load_module
 
 from medsyn.data.schema import es_conditions
 from medsyn.eval.backends.endpoint import EndpointModel
@@ -60,20 +58,16 @@ class ScriptedEndpoint(_SERVER.FakeEndpoint):
 @pytest.fixture
 def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     state = ScriptedEndpoint()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _SERVER.make_handler(state))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     monkeypatch.setenv("MEDSYN_TEST_KEY", "sk-test")
+    with http_server(_SERVER.make_handler(state)) as port:
 
-    def make(**options) -> EndpointModel:
-        args = {"base_url": f"http://127.0.0.1:{httpd.server_address[1]}/v1", "api_key_env": "MEDSYN_TEST_KEY",
-                "cache_dir": tmp_path / "cache", "retry_base": 0.001, **options}  # fmt: skip
-        spec = ",".join(["model_name=test-vlm"] + [f"{k}={v}" for k, v in args.items()])
-        return EndpointModel(CustomModelConfig(model_name=spec, model_definition_file_path="unused"))
+        def make(**options) -> EndpointModel:
+            args = {"base_url": f"http://127.0.0.1:{port}/v1", "api_key_env": "MEDSYN_TEST_KEY",
+                    "cache_dir": tmp_path / "cache", "retry_base": 0.001, **options}  # fmt: skip
+            spec = ",".join(["model_name=test-vlm"] + [f"{k}={v}" for k, v in args.items()])
+            return EndpointModel(CustomModelConfig(model_name=spec, model_definition_file_path="unused"))
 
-    yield state, make
-    httpd.shutdown()
-    httpd.server_close()
+        yield state, make
 
 
 @pytest.fixture(scope="module")

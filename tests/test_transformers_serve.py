@@ -23,6 +23,7 @@ import openai
 import pytest
 from lighteval.tasks.requests import Doc
 from PIL import Image
+from support import stop_process
 from transformers import AutoProcessor
 
 from medsyn.cli import main
@@ -61,12 +62,7 @@ def served(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/v1"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=30)
 
 
 def _doc(images: int) -> Doc:
