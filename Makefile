@@ -1,10 +1,10 @@
 # The README's two commands: `make demo` (set up, then run the main job) and `make test` (set up, then the tests).
-# Both install the exact versions of requirements/lock.txt; `make test-latest` checks the newest releases the
+# Both install the exact versions of constraints.txt; `make test-latest` checks the newest releases the
 # ranges of pyproject.toml admit, and `make lock` refreshes the lock (README, "Versions").
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-LOCK := requirements/lock.txt
+LOCK := constraints.txt
 TORCH_CPU := torch==2.13.0
 TORCH_GPU := torch>=2.11,<=2.14.1
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
@@ -87,7 +87,6 @@ lock:
 	$(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/pip install $(PIP_FLAGS) --upgrade "pip>=25"
 	.venv-lock/bin/pip install $(PIP_FLAGS) "$(TORCH_SPEC)" -e ".[dev,sample]"
-	@mkdir -p $(dir $(LOCK))
 	{ echo "# Exact versions tested together (make test, make demo). Refresh: make lock, then make test and make test-latest."; \
 	  echo "# torch is installed first and apart (Makefile: TORCH_CPU / TORCH_GPU), so it is not listed."; \
 	  .venv-lock/bin/pip list --format=freeze --exclude-editable | grep -viE '^(torch|pip)==' ; } > $(LOCK)
