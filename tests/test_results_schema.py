@@ -203,3 +203,21 @@ def test_random_history_length_block_is_checked():
     obj["random_history"] = {"tokenizer": None, "length_ratio": {"mean": float("nan"), "min": 0, "max": 1}, "x": 1}
     problems = validate_results(obj)
     assert any("random_history.x: unknown key" in p for p in problems) and any("numbers >= 0" in p for p in problems)
+
+
+def test_the_model_setup_is_optional_null_or_a_well_formed_record():
+    obj = _load()
+    obj["model"].pop("setup", None)
+    assert validate_results(obj, _known(obj)) == []
+    obj["model"]["setup"] = None
+    assert validate_results(obj, _known(obj)) == []
+    obj["model"]["setup"] = {"family": "Qwen2.5-VL", "model_type": "qwen2_5_vl", "template": "shipped",
+                             "image_slot": "<|vision_start|><|image_pad|><|vision_end|>",
+                             "fast_paths": {"reuse_image_features": "on", "share_prefix": "off: not tested for X"}}
+    assert validate_results(obj, _known(obj)) == []
+    obj["model"]["setup"]["fast_paths"] = {"reuse_image_features": True}
+    obj["model"]["setup"]["extra"] = 1
+    assert validate_results(obj, _known(obj)) == [
+        "model.setup.extra: unknown key (expected one of family, model_type, template, image_slot, fast_paths)",
+        "model.setup.fast_paths: must map each fast path to a string (on, or off: why)",
+    ]

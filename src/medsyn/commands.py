@@ -75,6 +75,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     _register_leaderboard(commands)
 
     # Dispatched by cli.main before argparse, so that every argument (--help too) reaches lighteval.
+    p = commands.add_parser("families", help="the model families the transformers backend runs, and their fast paths "
+                            "(the README's support table, as markdown)")  # fmt: skip
+    p.set_defaults(func=_families)
+
     commands.add_parser("lighteval", help="the lighteval CLI with MEDSYN's compatibility fixes (see lighteval_compat)")
 
 
@@ -171,7 +175,7 @@ def _demo(args: argparse.Namespace) -> int:
         dataset_name="MEDSYN-mini",
         out=args.out,
         judge="lexical",
-        model_meta={"name": TINY_MODEL_NAME, "type": "open", "params_b": _params_b(model)},
+        model_meta={"name": TINY_MODEL_NAME, "type": "open", "params_b": _params_b(model), "setup": model.setup},
         max_pixels=None,
         max_samples=None,
         start=start,
@@ -189,6 +193,13 @@ def _view(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB) in {time.time() - start:.1f} s")
+    return 0
+
+
+def _families(args: argparse.Namespace) -> int:
+    from medsyn.eval.backends.families import support_table
+
+    print(support_table(), end="")
     return 0
 
 
@@ -243,6 +254,7 @@ def _eval_in_process(args: argparse.Namespace) -> int:
         model = MedsynVLM(VLMConfig.from_args(settings))
         max_pixels = model.config.max_pixels
         params_b = args.params_b or _params_b(model)
+        setup = model.setup
     else:
         from lighteval.models.custom.custom_model import CustomModelConfig
 
@@ -253,7 +265,7 @@ def _eval_in_process(args: argparse.Namespace) -> int:
         except EndpointSetupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        max_pixels, params_b = None, args.params_b
+        max_pixels, params_b, setup = None, args.params_b, None
     languages = [p.name for p in sorted(dataset.iterdir()) if p.is_dir() and p.name in ("en", "zh")]
     tasks, after = _task_names(args.tasks, languages), None
     if args.intervention:
@@ -265,7 +277,7 @@ def _eval_in_process(args: argparse.Namespace) -> int:
         dataset_name=None,
         out=args.out,
         judge=args.judge,
-        model_meta={"name": args.model, "type": args.model_type, "params_b": params_b},
+        model_meta={"name": args.model, "type": args.model_type, "params_b": params_b, "setup": setup},
         max_pixels=max_pixels,
         max_samples=args.max_samples,
         start=start,

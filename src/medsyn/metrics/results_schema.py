@@ -28,6 +28,9 @@ Beyond the example of DESIGN §7:
   out); older files may leave them out.
 * ``world_size`` (processes of a data-parallel run, DESIGN §7 additions) and ``docs_per_rank`` (null, or the
   docs each rank computed); older files may leave them out.
+* ``model.setup`` (optional): how the transformers backend ran the model, ``{"family", "model_type", "template"
+  ("shipped" or "medsyn-inline": images rendered in place through a template that moves them), "image_slot",
+  "fast_paths": {name: "on" | "off: <why>"}}``; null for an endpoint.
 * ``image_budget`` is ``{"max_pixels": positive integer or null}``; no value of a file may nest
   deeper than :data:`MAX_DEPTH` (a reader that recursed into it would fail).
 """
@@ -56,7 +59,8 @@ CI_METHODS = ("wilson", "case-bootstrap-percentile")
 MAX_DEPTH = 16
 """The deepest nesting a results file may have (the schema itself needs 5)."""
 DATASET_KEYS = ("name", "revision", "n_cases")
-MODEL_KEYS = ("name", "type", "params_b")
+MODEL_KEYS = ("name", "type", "params_b", "setup")
+SETUP_KEYS = ("family", "model_type", "template", "image_slot", "fast_paths")
 RATE_KEYS = ("fdx_accuracy", "ddx_coverage")
 """Fractions in [0, 1], each with a ``<key>_ci`` interval."""
 COUNT_KEYS = ("parse_failures", "judge_failures")
@@ -391,13 +395,30 @@ def _model(obj: dict, problems: list[str]) -> None:
         if "model" in obj:
             problems.append("model: must be an object {name, type, params_b}")
         return
-    _keys(model, MODEL_KEYS, "model", problems)
+    _keys(model, MODEL_KEYS, "model", problems, optional=("setup",))
     _string(model, "name", "model", problems, max_len=MAX_MODEL_NAME)
+    _setup(model.get("setup"), problems)
     if "type" in model and model["type"] not in MODEL_TYPES:
         problems.append(f"model.type: {model['type']!r} is not one of {', '.join(MODEL_TYPES)}")
     params = model.get("params_b")
     if params is not None and not (_is_number(params) and params > 0):
         problems.append(f"model.params_b: must be a positive number (billions of parameters) or null, got {params!r}")
+
+
+def _setup(setup: Any, problems: list[str]) -> None:
+    """``model.setup``: null (an endpoint) or how the transformers backend ran the model."""
+    if setup is None:
+        return
+    if not isinstance(setup, dict):
+        problems.append("model.setup: must be null or an object {" + ", ".join(SETUP_KEYS) + "}")
+        return
+    _keys(setup, SETUP_KEYS, "model.setup", problems)
+    for key in ("family", "model_type", "template", "image_slot"):
+        if key in setup:
+            _string(setup, key, "model.setup", problems, max_len=200)
+    fast_paths = setup.get("fast_paths")
+    if "fast_paths" in setup and not (isinstance(fast_paths, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in fast_paths.items())):
+        problems.append("model.setup.fast_paths: must map each fast path to a string (on, or off: why)")
 
 
 def _results(obj: dict, counts: dict[str, int], problems: list[str]) -> None:

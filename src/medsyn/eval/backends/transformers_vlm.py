@@ -41,14 +41,15 @@ from medsyn.eval import distributed
 from medsyn.eval.backends.aligned_mlp import use_aligned_vision_mlp
 from medsyn.eval.backends.batching import padding_aware_chunks
 from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key, responses_dir
+from medsyn.eval.backends.families import FAST_PATHS, UNVERIFIED, family_for
+from medsyn.eval.backends.families.base import ImageEntry
+from medsyn.eval.backends.loading import parse_max_memory
 from medsyn.eval.backends.packed_attention import use_packed_vision_attention
+from medsyn.eval.backends.placement import PlacementError, Prompter
 from medsyn.eval.backends.posterior import PosteriorResponse
 from medsyn.eval.backends.prefix_sharing import identity_sequence, plan_prefix_sharing
 from medsyn.eval.prompts import interleave
 from medsyn.metrics.sensitivity import letter_of_token
-
-SHARED_PREFIX_MODELS = ("llava", "qwen2_5_vl")
-"""Model types whose prefix sharing is tested equal to the plain path (positions and masks they need are known)."""
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +76,19 @@ class VLMConfig(ModelConfig):
     aligned_vision_mlp: bool = True
     """Vision MLPs of an unaligned width (Qwen2.5-VL: 3,420) run zero-padded to a multiple of 8 (the same function)."""
     image_feature_cache_mb: int = 4096
+    device_map: str | None = None
+    """accelerate's big-model loading: ``auto`` spreads the layers over every GPU (then CPU); the model is not moved."""
+    max_memory: str | None = None
+    """With ``device_map``: the memory each device may hold, ``0:70GiB;1:70GiB;cpu:200GiB``."""
 
     @classmethod
     def from_model_name(cls, model_name: str) -> "VLMConfig":
         """Parse ``model_name`` as lighteval passes it: a bare path/id, or ``model_name=...,key=value``."""
         return cls.from_args(model_name) if "=" in model_name else cls(model_name=model_name)
+
+
+class UnsupportedModel(ValueError):
+    """A model family the backend cannot run correctly (refused with the reason)."""
 
 
 class ReasoningTemplateError(ValueError):
@@ -133,10 +142,12 @@ class MedsynVLM(LightevalModel):
     def __init__(self, config: ModelConfig, model=None, processor=None) -> None:
         """Load the model and processor from ``config.model_name``, or use the ``model``/``processor`` given
         (already on their device; ``model_name`` then names a folder with their config and processor)."""
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
         self.config = config if isinstance(config, VLMConfig) else VLMConfig.from_model_name(config.model_name)
         path = self.config.model_name
+        model_type = model.config.model_type if model is not None else _model_type(path)
+        self.family = family_for(model_type)
+        if self.family.refusal:
+            raise UnsupportedModel(f"{path}: {self.family.name} ({model_type}) is not supported: {self.family.refusal}")
         gpu = f"cuda:{distributed.local_rank()}" if distributed.world_size() > 1 else "cuda"  # a replica per GPU
         self.device = torch.device(
             (gpu if torch.cuda.is_available() else "cpu") if self.config.device == "auto" else self.config.device
@@ -144,41 +155,84 @@ class MedsynVLM(LightevalModel):
         dtype = self.config.dtype
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
-        self.processor = processor or AutoProcessor.from_pretrained(path)
+        self.processor = processor or self.family.load_processor(path)
         self.processor.tokenizer.padding_side = "left"
-        self.model = model or AutoModelForImageTextToText.from_pretrained(
-            path, dtype=getattr(torch, dtype), attn_implementation=self.config.attn_implementation
-        ).to(self.device)
+        loaded = model is None
+        self.model = self._load(path, getattr(torch, dtype)) if loaded else model
+        if self.config.device_map:
+            self.device = self.model.get_input_embeddings().weight.device  # inputs go where the embeddings are
         self.model.eval()
-        self.fingerprint = model_fingerprint(path) if model is None else _weights_fingerprint(self.model)
+        try:
+            self.prompter = Prompter(self.processor, path)
+        except PlacementError as error:
+            raise UnsupportedModel(str(error)) from None
+        self.fingerprint = model_fingerprint(path) if loaded else _weights_fingerprint(self.model)
         self.identity = {
             "backend": "transformers",
             "model": self.fingerprint,
             "max_pixels": self.config.max_pixels,
             "dtype": str(self.model.dtype),
             "attn_implementation": getattr(self.model.config, "_attn_implementation", None) or self.config.attn_implementation,
+            "template": self.prompter.mode,
         }
         self._cache = ResponseCache(self.config.response_cache_dir or responses_dir(), Path(path).name or "model")
-        self.image_token_id = getattr(self.model.config, "image_token_id", None) or getattr(
-            self.model.config, "image_token_index", None
-        )
+        self.image_token_id = self.family.image_token_id(self.model, self.processor)
+        self.slot_id = _slot_token_id(self.processor)
         self.docs_per_rank = [0] * distributed.world_size()
         """Docs each rank computed (not read from the cache), by rank: one entry per process of the run."""
         self.stats = {"cache_hits": 0, "computed": 0, "images_encoded": 0, "images_reused": 0, "lm_tokens": 0, "lm_tokens_shared": 0, "lm_token_slots": 0}
         self._letter_ids: dict[tuple[str, ...], list[torch.Tensor]] = {}
         self._token_letters: dict[str, list[int]] | None = None
         self.features = ImageFeatureCache(self.config.image_feature_cache_mb * 2**20)
-        self.fast_path = self.config.reuse_image_features and _accepts(self.model.forward, "mm_encoder_outputs")
-        self.share_prefix = (
-            self.fast_path
-            and self.config.share_prefix
-            and self.model.config.model_type in SHARED_PREFIX_MODELS
-            and _prefix_sharing_supported(self.model)
-        )
-        if self.config.packed_vision_attention:
-            use_packed_vision_attention(self.model)
-        if self.config.aligned_vision_mlp:
-            use_aligned_vision_mlp(self.model)
+        self.fast_paths = self._switch_fast_paths(model_type)
+        self.fast_path = self.fast_paths["reuse_image_features"] == "on"
+        self.share_prefix = self.fast_paths["share_prefix"] == "on"
+        self.setup = {"family": self.family.name, "model_type": model_type, "template": self.prompter.mode,
+                      "image_slot": self.prompter.slot, "fast_paths": self.fast_paths}  # fmt: skip
+        """What results record of how the model ran: its family, chat template mode and fast paths."""
+
+    def _load(self, path: str, dtype: torch.dtype):
+        """The model's weights: on ``self.device``, or spread by accelerate (``device_map``, ``max_memory``)."""
+        kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": self.config.attn_implementation}
+        if self.config.device_map:
+            kwargs["device_map"] = self.config.device_map
+            kwargs["max_memory"] = parse_max_memory(self.config.max_memory)
+            return self.family.load_model(path, **kwargs)
+        if self.config.max_memory:
+            raise ValueError("max_memory applies with device_map (e.g. device_map=auto,max_memory=0:70GiB;cpu:200GiB)")
+        return self.family.load_model(path, **kwargs).to(self.device)
+
+    def _switch_fast_paths(self, model_type: str) -> dict[str, str]:
+        """Each fast path "on", or "off: <why>"; one log line says which and why."""
+        family = self.family
+        if family is UNVERIFIED:
+            logger.warning(
+                "%s: model type %r is not one of MEDSYN's tested families: it runs on the plain path (image placement "
+                "is checked; its processor inputs, batching and posterior were not verified), every fast path off",
+                self.config.model_name, model_type,
+            )
+        state: dict[str, str] = {}
+        for name in FAST_PATHS:
+            if not getattr(self.config, name):
+                state[name] = "off: switched off in the model args"
+            elif name not in family.fast_paths:
+                state[name] = f"off: not tested for {family.name}"
+            else:
+                state[name] = "on"
+        if state["reuse_image_features"] == "on" and not _accepts(self.model.forward, "mm_encoder_outputs"):
+            state["reuse_image_features"] = "off: this transformers' forward takes no mm_encoder_outputs"
+        if state["share_prefix"] == "on":
+            if state["reuse_image_features"] != "on":
+                state["share_prefix"] = "off: needs image features reused"
+            elif not _prefix_sharing_supported(self.model):
+                state["share_prefix"] = "off: this transformers lacks what it calls"
+        if state["packed_vision_attention"] == "on" and not use_packed_vision_attention(self.model):
+            state["packed_vision_attention"] = "off: the vision tower failed its probe"
+        if state["aligned_vision_mlp"] == "on" and not use_aligned_vision_mlp(self.model):
+            state["aligned_vision_mlp"] = "off: no vision MLP of an unaligned width, or its self-check failed"
+        logger.warning("%s: %s; fast paths: %s", self.config.model_name, family.name,
+                       "; ".join(f"{name} {value}" for name, value in state.items()))  # fmt: skip
+        return state
 
     # --- LightevalModel interface -------------------------------------------------
 
@@ -247,7 +301,7 @@ class MedsynVLM(LightevalModel):
                 results[i] = value
         for batch, owner in zip(batches, owners):
             self.docs_per_rank[owner] += len(batch)
-        return [self._response(doc, kind, r) for doc, r in zip(docs, results)]
+        return [self._response(doc, kind, r, self.rendered(doc)) for doc, r in zip(docs, results)]
 
     def _compute(self, docs: list[Doc], batches: list[list[int]], kind: str, compute, keys: list[str]) -> dict[int, dict]:
         """Compute ``batches`` (indices into ``docs``) and cache each result as it comes; the results by index."""
@@ -296,14 +350,18 @@ class MedsynVLM(LightevalModel):
     def _approx_length(doc: Doc) -> int:
         return len(doc.query) + 1000 * len(doc.images or [])
 
-    def _response(self, doc: Doc, kind: str, value: dict) -> ModelResponse:
+    def rendered(self, doc: Doc) -> str:
+        """The prompt of ``doc`` as the model sees it: after the chat template, each image as its slot (before expansion)."""
+        return self._prompts([doc])[0][0]
+
+    def _response(self, doc: Doc, kind: str, value: dict, prompt: str) -> ModelResponse:
         if kind == "generate":
-            return ModelResponse(input=doc.query, text=[value["text"]], input_tokens=[], output_tokens=[[]])
+            return ModelResponse(input=prompt, text=[value["text"]], input_tokens=[], output_tokens=[[]])
         logprobs = value["logprobs"]
         best = max(range(len(logprobs)), key=logprobs.__getitem__)
         gold = doc.gold_index if isinstance(doc.gold_index, list) else [doc.gold_index]
         return PosteriorResponse(
-            input=doc.query,
+            input=prompt,
             logprobs=logprobs,
             argmax_logits_eq_gold=[best in gold],
             input_tokens=[],
@@ -323,15 +381,20 @@ class MedsynVLM(LightevalModel):
         flat = [img for doc_images in images for img in doc_images]
         if reuse_images and flat:
             _, entries = self._image_entries(flat)
-            inputs = self._tokenize_expanded(texts, entries)
-            inputs["mm_encoder_outputs"] = _features_input([f for f, _ in entries])
+            inputs = self._expanded(texts, entries)
+            inputs["mm_encoder_outputs"] = self.family.features_input(entries)
         else:
-            flat = [fit_to_budget(img, self.config.max_pixels) for img in flat]
-            inputs = self.processor(text=texts, images=flat or None, padding=True, return_tensors="pt")
+            fitted = [[fit_to_budget(img, self.config.max_pixels) for img in doc_images] for doc_images in images]
+            inputs = dict(self.family.processor_inputs(self.processor, texts, fitted))
         self._check(docs, images, inputs)
-        if "image_grid_thw" not in inputs:  # 1-D rotary positions: count from the first real token (left padding)
-            inputs["position_ids"] = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+        inputs = self.family.forward_inputs(self.model, inputs)
         return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+
+    def _expanded(self, texts: list[str], entries: list[ImageEntry]) -> dict[str, Any]:
+        try:
+            return self.family.expanded_inputs(self.processor, self.slot_id, texts, entries)
+        except ValueError as error:
+            raise ImageTokenMismatch(str(error)) from None
 
     def _prompts(self, docs: Sequence[Doc]) -> tuple[list[str], list[list[Image.Image]]]:
         """The chat-templated text of each doc (one image slot per image, at its CE) and its images (before the budget)."""
@@ -342,17 +405,15 @@ class MedsynVLM(LightevalModel):
                 parts = interleave(doc.query, doc_images)
             except ValueError as exc:
                 raise ImageTokenMismatch(f"{_doc_name(doc)}: {exc}") from None
-            content = [{"type": "image"} if isinstance(p, Image.Image) else {"type": "text", "text": p} for p in parts]
-            texts.append(
-                self.processor.apply_chat_template(
-                    [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
-                )
-            )
+            try:
+                texts.append(self.prompter([None if isinstance(p, Image.Image) else p for p in parts]))
+            except PlacementError as exc:
+                raise PlacementError(f"{_doc_name(doc)}: {exc}") from None
             images.append(doc_images)
         return texts, images
 
-    def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[tuple[torch.Tensor, torch.Tensor | None]]]:
-        """Digests and (features, grid) of ``images``; images not in the feature cache are fitted to the pixel
+    def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[ImageEntry]]:
+        """Digests and vision-tower outputs of ``images``; images not in the feature cache are fitted to the pixel
         budget and go through the vision tower once."""
         digests: dict[int, str] = {}  # the conditions of a case often hold the same image objects
         keys = [digests[id(img)] if id(img) in digests else digests.setdefault(id(img), image_digest(img)) for img in images]
@@ -363,58 +424,12 @@ class MedsynVLM(LightevalModel):
         self.stats["images_reused"] += len(keys) - len(new)
         return keys, [self.features.get(key) for key in keys]
 
-    def _tokenize_expanded(self, texts: list[str], entries: list[tuple[torch.Tensor, torch.Tensor | None]]) -> dict[str, Any]:
-        """Tokenize ``texts`` (left-padded) with each image slot expanded to its image's feature count.
-
-        The slot token is special (split out before the text is tokenized), so expanding it among the ids
-        gives the ids of the expanded text, without tokenizing thousands of placeholder tokens.
-        """
-        tokenizer = self.processor.tokenizer
-        slot = tokenizer.convert_tokens_to_ids(self.processor.image_token)
-        counts = np.array([features.shape[0] for features, _ in entries], dtype=np.int64)
-        rows, used = [], 0
-        for ids in tokenizer(texts)["input_ids"]:
-            ids = np.asarray(ids, dtype=np.int64)
-            repeats = np.ones(len(ids), dtype=np.int64)
-            slots = np.flatnonzero(ids == slot)
-            if used + len(slots) > len(counts):
-                raise ImageTokenMismatch(f"{len(texts)} prompts: {len(counts)} images given, more image slots in the text")
-            repeats[slots] = counts[used : used + len(slots)]
-            used += len(slots)
-            rows.append(torch.from_numpy(np.repeat(ids, repeats)))
-        if used != len(counts):
-            raise ImageTokenMismatch(f"{len(texts)} prompts: {len(counts)} images given, {used} image slots in the text")
-        width = max(len(row) for row in rows)
-        input_ids = torch.full((len(rows), width), tokenizer.pad_token_id or 0, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, row in enumerate(rows):  # left padding, as the processor pads
-            input_ids[r, width - len(row) :] = row
-            attention_mask[r, width - len(row) :] = 1
-        inputs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if entries and entries[0][1] is not None:
-            inputs["image_grid_thw"] = torch.stack([grid for _, grid in entries])
-        if getattr(self.processor, "return_mm_token_type_ids", False):
-            inputs["mm_token_type_ids"] = torch.tensor(self.processor.create_mm_token_type_ids(inputs["input_ids"].tolist()))
-        return inputs
-
-    @torch.inference_mode()
     def _encode_images(self, images: dict[str, Image.Image]) -> None:
         """Run the image processor and the vision tower once on ``images`` (by digest) and cache the features."""
-        # device: torchvision-backed processors then resize and normalize on the GPU rather than the CPU
-        with record_function("medsyn.image_processor"):  # named regions for torch.profiler tables
-            processed = self.processor.image_processor(images=list(images.values()), return_tensors="pt", device=self.device)
-        kwargs = {"pixel_values": processed["pixel_values"].to(self.device, self.model.dtype)}
-        grids = processed.get("image_grid_thw")
-        if grids is not None:
-            grids = grids.cpu()  # positions are computed on the host
-            kwargs["image_grid_thw"] = grids.to(self.device)
-        for name in ("vision_feature_layer", "vision_feature_select_strategy"):
-            if _accepts(self.model.model.get_image_features, name):
-                kwargs[name] = getattr(self.model.config, name)
-        with record_function("medsyn.vision_tower"):
-            encoded = self.model.model.get_image_features(**kwargs, return_dict=True).pooler_output
-        for i, (key, features) in enumerate(zip(images, encoded)):
-            self.features.put(key, (features, None if grids is None else grids[i]))
+        with record_function("medsyn.vision_tower"):  # a named region for torch.profiler tables
+            entries = self.family.encode_images(self.model, self.processor, list(images.values()), self.device)
+        for key, entry in zip(images, entries):
+            self.features.put(key, entry)
 
     def _check(self, docs: Sequence[Doc], images: list[list[Image.Image]], inputs) -> None:
         n_tokens = inputs["attention_mask"].sum(-1)
@@ -433,7 +448,7 @@ class MedsynVLM(LightevalModel):
                 )
         if "pixel_values" in inputs and self.image_token_id is not None:
             expected = sum(len(imgs) for imgs in images)
-            got = _count_images(inputs)
+            got = self.family.images_reached(inputs)
             if got is not None and got != expected:
                 raise ImageTokenMismatch(f"{len(docs)} prompts: {expected} images given, {got} reached the model")
 
@@ -485,7 +500,7 @@ class MedsynVLM(LightevalModel):
         """
         texts, images = self._prompts(docs)
         keys, entries = self._image_entries([img for doc_images in images for img in doc_images])
-        inputs = self._tokenize_expanded(texts, entries)
+        inputs = self._expanded(texts, entries)
         self._check(docs, images, inputs)
         ids = [row[mask.bool()] for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
         codes = {key: code for code, key in enumerate(dict.fromkeys(keys))}
@@ -496,8 +511,8 @@ class MedsynVLM(LightevalModel):
             for i in range(len(docs))
         ]
         anchors, members = plan_prefix_sharing(identities, [_group_key(doc, i) for i, doc in enumerate(docs)])
-        features = [[entries[j][0] for j in doc_images[i]] for i in range(len(docs))]
-        grids = [[entries[j][1] for j in doc_images[i]] for i in range(len(docs))]
+        features = [[entries[j] for j in doc_images[i]] for i in range(len(docs))]
+        grids = [[entries[j].grid for j in doc_images[i]] for i in range(len(docs))]
         positions = {a: self._positions(ids[a], grids[a]) for a in anchors}
         logits: list[torch.Tensor | None] = [None] * len(docs)
 
@@ -531,8 +546,8 @@ class MedsynVLM(LightevalModel):
         return torch.stack(logits)
 
     def _suffix(
-        self, ids: torch.Tensor, features: list[torch.Tensor], grids: list[torch.Tensor | None], shared: int, anchor_positions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        self, ids: torch.Tensor, features: list[ImageEntry], grids: list[torch.Tensor | None], shared: int, anchor_positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[ImageEntry]]:
         """The ids, positions and image features of a prompt after its first ``shared`` tokens.
 
         The images after the prefix are whole (image codes differ per image, so a prefix never ends inside
@@ -547,18 +562,13 @@ class MedsynVLM(LightevalModel):
 
     def _positions(self, ids: torch.Tensor, grids: list[torch.Tensor | None]) -> torch.Tensor:
         """Position ids of a token sequence from 0, (axes, tokens): Qwen's 3-axis rotary positions, else 0..n-1."""
-        rope_index = getattr(self.model.model, "get_rope_index", None)
-        if rope_index is None:
-            return torch.arange(len(ids))[None]
-        types = (ids == self.image_token_id).int()[None]
-        grid = torch.stack(grids) if grids else None
-        return rope_index(ids[None], mm_token_type_ids=types, image_grid_thw=grid)[0][:, 0]
+        return self.family.positions(self.model, ids, self.image_token_id, grids)
 
     def _forward_rows(
         self,
         ids: list[torch.Tensor],
         positions: list[torch.Tensor],
-        features: list[torch.Tensor],
+        features: list[ImageEntry],
         past: Any = None,
         past_mask: torch.Tensor | None = None,
         keep_cache: bool = False,
@@ -583,7 +593,7 @@ class MedsynVLM(LightevalModel):
         if past is not None:
             kwargs["cache"] = past
         if features:
-            kwargs["mm_encoder_outputs"] = _features_input(features)
+            kwargs["mm_encoder_outputs"] = self.family.features_input(features)
         with record_function("medsyn.language_model"):
             out = self.model(**kwargs)
         logits = out.logits[torch.arange(batch, device=self.device), torch.searchsorted(keep, last).to(self.device)]
@@ -603,29 +613,28 @@ class MedsynVLM(LightevalModel):
 
 
 class ImageFeatureCache:
-    """Vision-tower outputs by image digest, least recently used dropped beyond ``max_bytes``."""
+    """Vision-tower outputs (:class:`ImageEntry`) by image digest, least recently used dropped beyond ``max_bytes``."""
 
     def __init__(self, max_bytes: int) -> None:
         from collections import OrderedDict
 
         self.max_bytes = max_bytes
         self.bytes = 0
-        self._items: "OrderedDict[str, tuple[torch.Tensor, torch.Tensor | None]]" = OrderedDict()
+        self._items: "OrderedDict[str, ImageEntry]" = OrderedDict()
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
 
-    def get(self, key: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def get(self, key: str) -> ImageEntry:
         self._items.move_to_end(key)
         return self._items[key]
 
-    def put(self, key: str, value: tuple[torch.Tensor, torch.Tensor | None]) -> None:
-        """Store (features, grid or None) for an image."""
-        self._items[key] = value
-        self.bytes += value[0].numel() * value[0].element_size()
+    def put(self, key: str, entry: ImageEntry) -> None:
+        self._items[key] = entry
+        self.bytes += entry.nbytes
         while self.bytes > self.max_bytes and len(self._items) > 1:
-            _, (old, _) = self._items.popitem(last=False)
-            self.bytes -= old.numel() * old.element_size()
+            _, old = self._items.popitem(last=False)
+            self.bytes -= old.nbytes
 
 
 def token_letters(tokenizer) -> dict[str, list[int]]:
@@ -675,27 +684,24 @@ def _prefix_sharing_supported(model) -> bool:
     return not missing
 
 
-def _count_images(inputs) -> int | None:
-    """How many images the processor passed on (None when the processor's layout is unknown)."""
-    if "image_grid_thw" in inputs:
-        return int(inputs["image_grid_thw"].shape[0])
-    pixel_values = inputs["pixel_values"]
-    return int(pixel_values.shape[0]) if pixel_values.dim() == 4 else None
+def _model_type(path: str) -> str:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(path).model_type
 
 
-def _features_input(features: list[torch.Tensor]) -> dict[str, Any]:
-    """Precomputed image features as the models' ``mm_encoder_outputs`` argument."""
-    from transformers.modeling_outputs import BaseModelOutputWithPooling
+def _slot_token_id(processor) -> int | None:
+    """The id of the processor's image token (what the backend expands per image feature), or None."""
+    token = getattr(processor, "image_token", None)
+    return None if token is None else processor.tokenizer.convert_tokens_to_ids(token)
 
-    return {"image": BaseModelOutputWithPooling(pooler_output=tuple(features))}
 
-
-def _image_starts(ids: torch.Tensor, image_token_id: int, features: list[torch.Tensor]) -> list[int]:
+def _image_starts(ids: torch.Tensor, image_token_id: int, features: list[ImageEntry]) -> list[int]:
     """For each image of a prompt, the position of its first placeholder token."""
     if not features:
         return []
     starts = torch.nonzero(ids == image_token_id).flatten()
-    offsets = np.cumsum([0] + [f.shape[0] for f in features[:-1]])
+    offsets = np.cumsum([0] + [f.tokens for f in features[:-1]])
     return [int(starts[o]) for o in offsets]
 
 
