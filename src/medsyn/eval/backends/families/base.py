@@ -44,6 +44,17 @@ class ImageEntry:
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def single_bos(tokenizer, texts: list[str]) -> list[str]:
+    """``texts`` without the BOS the chat template wrote first, where the tokenizer adds its own (else as given).
+
+    Rendering the template to text and tokenizing it would otherwise start the prompt with two BOS tokens
+    (transformers' own ``apply_chat_template(tokenize=True)`` tokenizes without special tokens for this reason).
+    """
+    bos = tokenizer.bos_token
+    adds_bos = bos is not None and tokenizer("")["input_ids"][:1] == [tokenizer.bos_token_id]
+    return [text.removeprefix(bos) for text in texts] if adds_bos else texts
+
+
 class Family:
     """A model family (one or more transformers model types) and how the backend runs it."""
 
@@ -72,6 +83,9 @@ class Family:
         import transformers
 
         return getattr(transformers, self.auto_class).from_pretrained(path, **kwargs)
+
+    def prepare_model(self, model) -> None:
+        """Fixes the family needs on a model, loaded or given (none by default)."""
 
     def image_token_id(self, model, processor) -> int | None:
         """The id of the placeholder token the model replaces with image features."""
