@@ -251,7 +251,14 @@ def _eval_in_process(args: argparse.Namespace) -> int:
     if args.backend == "transformers":
         from medsyn.eval.backends.transformers_vlm import MedsynVLM, VLMConfig
 
-        model = MedsynVLM(VLMConfig.from_args(settings))
+        from medsyn.eval.backends.loading import ProcessorUnavailable
+        from medsyn.eval.backends.transformers_vlm import UnsupportedModel
+
+        try:
+            model = MedsynVLM(VLMConfig.from_args(settings))
+        except (UnsupportedModel, ProcessorUnavailable) as error:
+            print(f"medsyn eval: error: {error}", file=sys.stderr)
+            return 1
         max_pixels = model.config.max_pixels
         params_b = args.params_b or _params_b(model)
         setup = model.setup

@@ -32,6 +32,10 @@ def load_processor(path: str | Path):
         if "torchvision" not in str(error).lower():
             raise ProcessorUnavailable(f"{path}: the processor cannot be built: {error}") from error
         cause = error
+    except ValueError as error:  # an image processor that exists only in a torchvision version
+        if "torchvision" not in str(error).lower():
+            raise
+        cause = error
     cls = _processor_class(path)
     if cls is None or "video_processor" not in inspect.signature(cls.__init__).parameters:
         raise ProcessorUnavailable(
@@ -45,11 +49,23 @@ def load_processor(path: str | Path):
 
 
 def image_only(cls):
-    """A subclass of the processor class ``cls`` that is built without a video processor."""
+    """A subclass of the processor class ``cls`` that is built without a video processor, keeping every other
+    setting ``cls`` takes (``num_image_tokens``, ``image_seq_length``, ...) when loaded from a saved config."""
+    if not callable(getattr(cls, "validate_init_kwargs", None)):
+        raise ProcessorUnavailable(f"{cls.__name__}: this transformers has no ProcessorMixin.validate_init_kwargs, which "
+                                   "the image-only fallback extends; install torchvision to build the whole processor")  # fmt: skip
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    settings = tuple(name for name, parameter in inspect.signature(cls.__init__).parameters.items()
+                     if parameter.kind in kinds and name not in ("self", "video_processor"))  # fmt: skip
 
     class ImageOnly(cls):
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
             super().__init__(image_processor=image_processor, tokenizer=tokenizer, video_processor=None, chat_template=chat_template, **kwargs)
+
+        @staticmethod
+        def validate_init_kwargs(processor_config, valid_kwargs):
+            """transformers passes on only the saved settings ``__init__`` names; these are ``cls``'s."""
+            return cls.validate_init_kwargs(processor_config=processor_config, valid_kwargs=(*valid_kwargs, *settings))
 
     ImageOnly.__name__ = ImageOnly.__qualname__ = f"ImageOnly{cls.__name__}"
     return ImageOnly
@@ -79,6 +95,8 @@ def parse_max_memory(spec: str | None) -> dict[Any, str] | None:
     >>> parse_max_memory("0:70GiB;1:70GiB;cpu:200GiB")
     {0: '70GiB', 1: '70GiB', 'cpu': '200GiB'}
     """
+    from accelerate.utils import convert_file_size_to_int
+
     if not spec:
         return None
     limits: dict[Any, str] = {}
@@ -87,5 +105,9 @@ def parse_max_memory(spec: str | None) -> dict[Any, str] | None:
         if not sep or not device.strip() or not limit.strip():
             raise ValueError(f"max_memory: {item!r} is not DEVICE:LIMIT (e.g. 0:70GiB;cpu:200GiB)")
         device = device.strip()
+        try:
+            convert_file_size_to_int(limit.strip())
+        except ValueError:
+            raise ValueError(f"max_memory: {limit.strip()!r} of {device} is not a size (e.g. 70GiB, 500MB)") from None
         limits[int(device) if device.isdigit() else device] = limit.strip()
     return limits

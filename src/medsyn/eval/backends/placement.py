@@ -18,7 +18,7 @@ medsyn.eval.backends.placement.PlacementError: 2 image slot(s) where 0 belong, b
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 logger = logging.getLogger(__name__)
 
@@ -33,21 +33,23 @@ class PlacementError(ValueError):
     """A rendered prompt does not carry each image slot at its image's place."""
 
 
-def render(processor, parts: Sequence[str | None], inline_slot: str | None = None) -> str:
+def render(processor, parts: Sequence[str | None], inline_slot: str | None = None, **template_kwargs: Any) -> str:
     """The chat-templated text of one user turn of ``parts`` (``None`` is an image), with the generation prompt.
 
-    ``inline_slot``: render the images as this text inside one text part (in-place rendering).
+    ``inline_slot``: render the images as this text inside one text part (in-place rendering); ``template_kwargs``
+    go to the template (``enable_thinking=False``).
     """
     if inline_slot is None:
         content = [{"type": "image"} if p is None else {"type": "text", "text": p} for p in parts]
     else:
         content = [{"type": "text", "text": "".join(inline_slot if p is None else p for p in parts)}]
-    return processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False)
+    messages = [{"role": "user", "content": content}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **template_kwargs)
 
 
-def image_slot(processor) -> str:
+def image_slot(processor, **template_kwargs: Any) -> str:
     """The text the chat template emits for one image (the difference between a turn with and without it)."""
-    without, with_image = render(processor, [_MARK]), render(processor, [None, _MARK])
+    without, with_image = render(processor, [_MARK], **template_kwargs), render(processor, [None, _MARK], **template_kwargs)
     start = 0
     while start < len(without) and without[start] == with_image[start]:
         start += 1
@@ -90,21 +92,23 @@ def check_placement(text: str, parts: Sequence[str | None], slot: str) -> None:
 class Prompter:
     """Renders prompts through a processor's chat template with each image at its place, or refuses the template.
 
-    ``mode`` is :data:`SHIPPED` or :data:`INLINE`; ``slot`` the text of one image slot.
+    ``mode`` is :data:`SHIPPED` or :data:`INLINE`; ``slot`` the text of one image slot; ``template_kwargs`` go to
+    the chat template with every prompt.
     """
 
-    def __init__(self, processor, name: str = "model") -> None:
+    def __init__(self, processor, name: str = "model", **template_kwargs: Any) -> None:
         self.processor = processor
-        self.slot = image_slot(processor)
+        self.template_kwargs = template_kwargs
+        self.slot = image_slot(processor, **template_kwargs)
         self.mode = SHIPPED
         try:
-            check_placement(render(processor, _PROBE), _PROBE, self.slot)
+            check_placement(render(processor, _PROBE, **template_kwargs), _PROBE, self.slot)
             return
         except PlacementError as shipped_error:
             reason = str(shipped_error)
         self.mode = INLINE
         try:
-            check_placement(render(processor, _PROBE, self.slot), _PROBE, self.slot)
+            check_placement(render(processor, _PROBE, self.slot, **template_kwargs), _PROBE, self.slot)
         except PlacementError as error:
             raise PlacementError(
                 f"{name}: the chat template moves images away from their CE positions ({reason}), and rendering "
@@ -118,6 +122,6 @@ class Prompter:
 
     def __call__(self, parts: Sequence[str | None]) -> str:
         """The rendered prompt of ``parts``, checked: each image slot sits at its image's place."""
-        text = render(self.processor, parts, self.slot if self.mode == INLINE else None)
+        text = render(self.processor, parts, self.slot if self.mode == INLINE else None, **self.template_kwargs)
         check_placement(text, parts, self.slot)
         return text

@@ -42,10 +42,10 @@ from medsyn.eval.backends.aligned_mlp import use_aligned_vision_mlp
 from medsyn.eval.backends.batching import padding_aware_chunks
 from medsyn.eval.backends.cache import ResponseCache, image_digest, request_key, responses_dir
 from medsyn.eval.backends.families import FAST_PATHS, UNVERIFIED, family_for
-from medsyn.eval.backends.families.base import ImageEntry
+from medsyn.eval.backends.families.base import ImageEntry, single_bos
 from medsyn.eval.backends.loading import parse_max_memory
 from medsyn.eval.backends.packed_attention import use_packed_vision_attention
-from medsyn.eval.backends.placement import PlacementError, Prompter
+from medsyn.eval.backends.placement import PlacementError, Prompter, render
 from medsyn.eval.backends.posterior import PosteriorResponse
 from medsyn.eval.backends.prefix_sharing import identity_sequence, plan_prefix_sharing
 from medsyn.eval.prompts import interleave
@@ -76,6 +76,9 @@ class VLMConfig(ModelConfig):
     aligned_vision_mlp: bool = True
     """Vision MLPs of an unaligned width (Qwen2.5-VL: 3,420) run zero-padded to a multiple of 8 (the same function)."""
     image_feature_cache_mb: int = 4096
+    enable_thinking: bool | None = None
+    """Passed to the chat template as ``enable_thinking`` (GLM-4.5V, Qwen3 and other hybrid-thinking templates: false
+    closes the reasoning block, so ES reads an answer); None: not passed."""
     device_map: str | None = None
     """accelerate's big-model loading: ``auto`` spreads the layers over every GPU (then CPU); the model is not moved."""
     max_memory: str | None = None
@@ -159,11 +162,13 @@ class MedsynVLM(LightevalModel):
         self.processor.tokenizer.padding_side = "left"
         loaded = model is None
         self.model = self._load(path, getattr(torch, dtype)) if loaded else model
+        self.family.prepare_model(self.model)
         if self.config.device_map:
-            self.device = self.model.get_input_embeddings().weight.device  # inputs go where the embeddings are
+            self.device = _input_device(self.model)
         self.model.eval()
+        self.template_kwargs = {} if self.config.enable_thinking is None else {"enable_thinking": self.config.enable_thinking}
         try:
-            self.prompter = Prompter(self.processor, path)
+            self.prompter = Prompter(self.processor, path, **self.template_kwargs)
         except PlacementError as error:
             raise UnsupportedModel(str(error)) from None
         self.fingerprint = model_fingerprint(path) if loaded else _weights_fingerprint(self.model)
@@ -195,6 +200,8 @@ class MedsynVLM(LightevalModel):
         """The model's weights: on ``self.device``, or spread by accelerate (``device_map``, ``max_memory``)."""
         kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": self.config.attn_implementation}
         if self.config.device_map:
+            if distributed.world_size() > 1:
+                raise ValueError("device_map spreads one model over every GPU: run one process (not torchrun) with it")
             kwargs["device_map"] = self.config.device_map
             kwargs["max_memory"] = parse_max_memory(self.config.max_memory)
             return self.family.load_model(path, **kwargs)
@@ -258,7 +265,7 @@ class MedsynVLM(LightevalModel):
 
         Raises ReasoningTemplateError when the chat template opens a ``<think>`` block after the prompt.
         """
-        if docs and opens_reasoning(self.processor):
+        if docs and opens_reasoning(self.processor, **self.prompter.template_kwargs):
             raise ReasoningTemplateError(
                 f"{self.config.model_name}: the chat template opens a <think> block after the prompt, so the next "
                 f"token is reasoning, not the answer, and the option-letter posterior of ES (and of {_doc_name(docs[0])}) "
@@ -338,8 +345,8 @@ class MedsynVLM(LightevalModel):
 
     def _key(self, doc: Doc, kind: str) -> str:
         params = {"max_new_tokens": self._max_new_tokens(doc), "stop": list(doc.stop_sequences or [])} if kind == "generate" else {}
-        return request_key(
-            model=self.identity, kind=kind, query=doc.query, images=doc.images or [], choices=doc.choices or [], params=params
+        return request_key(  # the prompt as rendered: a template that writes the date, say, changes the key
+            model=self.identity, kind=kind, query=self.rendered(doc), images=doc.images or [], choices=doc.choices or [], params=params
         )
 
     def _max_new_tokens(self, doc: Doc) -> int:
@@ -397,7 +404,8 @@ class MedsynVLM(LightevalModel):
             raise ImageTokenMismatch(str(error)) from None
 
     def _prompts(self, docs: Sequence[Doc]) -> tuple[list[str], list[list[Image.Image]]]:
-        """The chat-templated text of each doc (one image slot per image, at its CE) and its images (before the budget)."""
+        """The chat-templated text of each doc (one image slot per image, at its CE; without the template's BOS where
+        the tokenizer adds its own, :func:`single_bos`) and its images (before the budget)."""
         texts, images = [], []
         for doc in docs:
             doc_images = list(doc.images or [])
@@ -410,7 +418,7 @@ class MedsynVLM(LightevalModel):
             except PlacementError as exc:
                 raise PlacementError(f"{_doc_name(doc)}: {exc}") from None
             images.append(doc_images)
-        return texts, images
+        return single_bos(self.processor.tokenizer, texts), images
 
     def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[ImageEntry]]:
         """Digests and vision-tower outputs of ``images``; images not in the feature cache are fitted to the pixel
@@ -649,12 +657,10 @@ def token_letters(tokenizer) -> dict[str, list[int]]:
     return found
 
 
-def opens_reasoning(processor) -> bool:
+def opens_reasoning(processor, **template_kwargs: Any) -> bool:
     """Whether the chat template's generation prompt opens a ``<think>`` block it does not close."""
     marker = "\u2063medsyn-probe\u2063"
-    prompt = processor.apply_chat_template(
-        [{"role": "user", "content": [{"type": "text", "text": marker}]}], add_generation_prompt=True, tokenize=False
-    )
+    prompt = render(processor, [marker], **template_kwargs)
     tail = prompt[prompt.rfind(marker) + len(marker) :]
     return tail.rfind("<think>") > tail.rfind("</think>")
 
@@ -682,6 +688,14 @@ def _prefix_sharing_supported(model) -> bool:
     if missing:
         logger.warning("prefix sharing off, each prompt runs whole: this transformers lacks %s", ", ".join(missing))
     return not missing
+
+
+def _input_device(model) -> torch.device:
+    """Where a model spread by accelerate takes its inputs: where its embeddings run (their accelerate hook's execution
+    device where their weights are offloaded to the meta device), else their weights' device."""
+    embeddings = model.get_input_embeddings()
+    device = getattr(getattr(embeddings, "_hf_hook", None), "execution_device", None)
+    return torch.device(device) if device is not None else embeddings.weight.device
 
 
 def _model_type(path: str) -> str:
