@@ -13,7 +13,8 @@ PIP_FLAGS := --progress-bar on --disable-pip-version-check
 LATEST_TESTS := tests/test_qwen_fast_path.py tests/test_transformers_backend.py tests/test_prefix_sharing.py \
 	tests/test_eval_command.py tests/test_metric_module.py tests/test_doctests.py tests/test_dataset_builder.py tests/test_build.py \
 	tests/test_endpoint_backend.py tests/test_response_cache.py tests/test_demo.py tests/test_gpu_eval.py \
-	tests/test_transformers_serve.py tests/test_posterior_honesty.py tests/test_attention.py
+	tests/test_transformers_serve.py tests/test_posterior_honesty.py tests/test_attention.py \
+	tests/test_families.py tests/test_family_*.py tests/test_placement.py tests/test_loading.py tests/test_big_model_loading.py
 export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 

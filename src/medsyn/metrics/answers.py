@@ -54,7 +54,7 @@ _CLOSE = r"[\)\]）】]?"
 _AFTER = r"(?![A-Za-z0-9\-])"
 _ANSWER = rf"{_OPEN}{_LETTER}{_CLOSE}{_AFTER}"
 # a second letter right after the first: "B or C", "B/C", "B、C" -> ambiguous (unless it reads as a word)
-_SECOND = re.compile(rf"[ \t]?(?:,|/|or|and|&|、|，|或|或者|和|与|及)[ \t]?[\(\[（]?(?P<L>[A-J])(?![A-Za-z0-9])", re.I)
+_SECOND = re.compile(r"[ \t]?(?:,|/|or|and|&|、|，|或|或者|和|与|及)[ \t]?[\(\[（]?(?P<L>[A-J])(?![A-Za-z0-9])", re.I)
 # after an article-like letter ("a", "A", "I"), what keeps the letter reading: the end, punctuation, a verb
 _LETTER_GOES_ON = re.compile(
     r"$|[ \t]?[^\w\s'’]|\n|[ \t](?:is|was|would|will|seems|appears|fits|because|since|as|given|based|due|being|"
