@@ -27,26 +27,31 @@ import numpy as np
 _IMAGE_CODE_STRIDE = 1 << 20  # more tokens than any one image has
 
 
-def identity_sequence(token_ids: Sequence[int], image_token_id: int | None, image_codes: Sequence[int]) -> np.ndarray:
+def identity_sequence(
+    token_ids: Sequence[int], image_token_id: int | None, image_codes: Sequence[int], image_tokens: Sequence[int]
+) -> np.ndarray:
     """``token_ids`` with the k-th placeholder token of the i-th image replaced by ``-(1 + image_codes[i]·2^20 + k)``.
 
-    ``image_codes`` names each image of the prompt in order (the same code for the same image bytes);
-    each image's placeholder tokens must be contiguous.
+    ``image_codes`` names each image of the prompt in order (the same code for the same image bytes) and
+    ``image_tokens`` gives its number of placeholder tokens: the placeholders are assigned to the images in
+    order by these counts, so an image whose placeholders come in several runs (rows, tiles) is one image.
 
-    >>> identity_sequence([7, 0, 0, 8, 0, 9], 0, [5, 3]).tolist()
+    >>> identity_sequence([7, 0, 0, 8, 0, 9], 0, [5, 3], [2, 1]).tolist()
     [7, -5242881, -5242882, 8, -3145729, 9]
+    >>> identity_sequence([7, 0, 0, 8, 0, 9], 0, [5], [3]).tolist()  # one image in two runs (a row break)
+    [7, -5242881, -5242882, 8, -5242883, 9]
     """
     ids = np.asarray(token_ids, dtype=np.int64).copy()
+    if len(image_codes) != len(image_tokens):
+        raise ValueError(f"{len(image_codes)} image codes but {len(image_tokens)} placeholder counts")
     if image_token_id is None or not len(image_codes):
         return ids
     positions = np.flatnonzero(ids == image_token_id)
-    if positions.size == 0:
-        raise ValueError(f"{len(image_codes)} images but no image placeholder token in the prompt")
-    runs = np.split(positions, np.flatnonzero(np.diff(positions) != 1) + 1)
-    if len(runs) != len(image_codes):
-        raise ValueError(f"{len(image_codes)} images but {len(runs)} runs of image placeholder tokens")
-    for run, code in zip(runs, image_codes):
-        ids[run] = -(1 + code * _IMAGE_CODE_STRIDE + np.arange(run.size))
+    if positions.size != sum(image_tokens):
+        raise ValueError(f"{len(image_codes)} images of {sum(image_tokens)} placeholder tokens in all, "
+                         f"but {positions.size} in the prompt")  # fmt: skip
+    for placeholders, code in zip(np.split(positions, np.cumsum(image_tokens)[:-1]), image_codes):
+        ids[placeholders] = -(1 + code * _IMAGE_CODE_STRIDE + np.arange(placeholders.size))
     return ids
 
 

@@ -503,8 +503,9 @@ class MedsynVLM(LightevalModel):
         """Next-token logits after each prompt, with the prefix a case's prompts share computed once.
 
         Each group's anchor runs in full and keeps its key/value cache; each other prompt runs only
-        its own suffix, right-padded, over the anchor's cache masked to the prefix they share
-        (:mod:`.prefix_sharing`). Positions are those of the whole prompt.
+        its own suffix, right-padded, after the anchor's cache of the prefix they share, right-aligned
+        (:mod:`.prefix_sharing`, :func:`_right_aligned_past`). Positions are those of the whole prompt;
+        the family adds its own inputs (``Family.row_inputs``).
         """
         texts, images = self._prompts(docs)
         keys, entries = self._image_entries([img for doc_images in images for img in doc_images])
@@ -515,7 +516,8 @@ class MedsynVLM(LightevalModel):
         bounds = np.cumsum([0] + [len(doc_images) for doc_images in images])
         doc_images = [range(bounds[i], bounds[i + 1]) for i in range(len(docs))]
         identities = [
-            identity_sequence(ids[i].tolist(), self.image_token_id, [codes[keys[j]] for j in doc_images[i]])
+            identity_sequence(ids[i].tolist(), self.image_token_id, [codes[keys[j]] for j in doc_images[i]],
+                              [entries[j].tokens for j in doc_images[i]])  # fmt: skip
             for i in range(len(docs))
         ]
         anchors, members = plan_prefix_sharing(identities, [_group_key(doc, i) for i, doc in enumerate(docs)])
@@ -525,7 +527,9 @@ class MedsynVLM(LightevalModel):
         logits: list[torch.Tensor | None] = [None] * len(docs)
 
         anchor_logits, cache = self._forward_rows(
-            [ids[a] for a in anchors], [positions[a] for a in anchors], [f for a in anchors for f in features[a]], keep_cache=bool(members)
+            [ids[a] for a in anchors], [positions[a] for a in anchors], [f for a in anchors for f in features[a]],
+            past=DynamicCache() if members else None,  # every layer's cache whole (a sliding-window layer keeps its window)
+            keep_cache=bool(members),
         )
         for row, a in enumerate(anchors):
             logits[a] = anchor_logits[row]
@@ -535,10 +539,7 @@ class MedsynVLM(LightevalModel):
         suffix_lengths = [len(ids[i]) - shared for i, _, shared in members]
         for rows_of_chunk in padding_aware_chunks(suffix_lengths, self.config.batch_size):
             chunk = [members[r] for r in rows_of_chunk]
-            past = max(shared for _, _, shared in chunk)
-            rows = torch.tensor([anchor_row[a] for _, a, _ in chunk], device=self.device)
-            past_cache = DynamicCache((k[rows, :, :past], v[rows, :, :past]) for k, v in layers)  # a layer at a time: one copy in memory
-            past_mask = (torch.arange(past)[None, :] < torch.tensor([shared for _, _, shared in chunk])[:, None]).long()
+            past_cache, past_mask = _right_aligned_past(layers, [anchor_row[a] for _, a, _ in chunk], [s for _, _, s in chunk])
             suffixes = [self._suffix(ids[i], features[i], grids[i], shared, positions[a]) for i, a, shared in chunk]
             member_logits, _ = self._forward_rows(
                 [suffix_ids for suffix_ids, _, _ in suffixes],
@@ -562,8 +563,10 @@ class MedsynVLM(LightevalModel):
         one). Positions continue from the prefix, whose positions are the anchor's: every position scheme
         here (0..n-1, Qwen's 3-axis one) continues at the prefix's largest position + 1.
         """
-        starts = _image_starts(ids, self.image_token_id, features)
-        kept = [k for k, start in enumerate(starts) if start >= shared]
+        spans = _image_spans(ids, self.image_token_id, features)
+        kept = [k for k, (first, _) in enumerate(spans) if first >= shared]
+        if any(first < shared <= last for first, last in spans):
+            raise ValueError(f"a shared prefix of {shared} tokens ends inside an image: {spans}")
         offset = int(anchor_positions[:, :shared].max()) + 1 if shared else 0
         positions = self._positions(ids[shared:], [grids[k] for k in kept]) + offset
         return ids[shared:], positions, [features[k] for k in kept]
@@ -600,6 +603,7 @@ class MedsynVLM(LightevalModel):
         }
         if past is not None:
             kwargs["cache"] = past
+        kwargs.update(self.family.row_inputs(self.model, input_ids, 0 if past_mask is None else past_mask.shape[1]))
         if features:
             kwargs["mm_encoder_outputs"] = self.family.features_input(features)
         with record_function("medsyn.language_model"):
@@ -710,13 +714,32 @@ def _slot_token_id(processor) -> int | None:
     return None if token is None else processor.tokenizer.convert_tokens_to_ids(token)
 
 
-def _image_starts(ids: torch.Tensor, image_token_id: int, features: list[ImageEntry]) -> list[int]:
-    """For each image of a prompt, the position of its first placeholder token."""
-    if not features:
-        return []
-    starts = torch.nonzero(ids == image_token_id).flatten()
-    offsets = np.cumsum([0] + [f.tokens for f in features[:-1]])
-    return [int(starts[o]) for o in offsets]
+def _right_aligned_past(
+    layers: list[tuple[torch.Tensor, torch.Tensor]], rows: list[int], shared: list[int]
+) -> tuple[DynamicCache, torch.Tensor]:
+    """A cache of the first ``shared[r]`` keys and values of anchor row ``rows[r]`` in each layer, right-aligned
+    (left-padded) to the longest, and its attention mask: each row's suffix then follows its prefix directly, so
+    key distances, and with them sliding windows, are those of the whole prompt."""
+    past = max(shared)
+    gap = torch.arange(past)[None, :] - (past - torch.tensor(shared))[:, None]  # the prefix token in each column; < 0: none
+    mask, columns, anchor_rows = (gap >= 0).long(), gap.clamp(min=0), torch.tensor(rows)[:, None]
+
+    def take(states: torch.Tensor) -> torch.Tensor:  # (rows, heads, past, head_dim)
+        return states[anchor_rows.to(states.device), :, columns.to(states.device)].transpose(1, 2)
+
+    return DynamicCache((take(k), take(v)) for k, v in layers), mask  # a layer at a time: one copy in memory
+
+
+def _image_spans(ids: torch.Tensor, image_token_id: int, features: list[ImageEntry]) -> list[tuple[int, int]]:
+    """For each image of a prompt, the positions of its first and last placeholder tokens (its placeholders are the
+    next ``tokens`` ones, in one run or several: rows, tiles)."""
+    placeholders = torch.nonzero(ids == image_token_id).flatten()
+    counts = [f.tokens for f in features]
+    if len(placeholders) != sum(counts):
+        raise ValueError(f"{len(features)} images of {sum(counts)} placeholder tokens in all, "
+                         f"but {len(placeholders)} in the prompt")  # fmt: skip
+    ends = np.cumsum(counts)
+    return [(int(placeholders[end - count]), int(placeholders[end - 1])) for count, end in zip(counts, ends)]
 
 
 def _group_key(doc: Doc, index: int) -> Any:

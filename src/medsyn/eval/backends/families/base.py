@@ -177,6 +177,11 @@ class Family:
             inputs["mm_token_type_ids"] = torch.tensor(processor.create_mm_token_type_ids(inputs["input_ids"].tolist()))
         return inputs
 
+    def row_inputs(self, model, input_ids: torch.Tensor, past: int) -> dict[str, Any]:
+        """Forward inputs besides ids, positions and mask for right-padded ``input_ids`` that follow ``past`` cached
+        columns (prefix sharing); none by default."""
+        return {}
+
     def positions(self, model, ids: torch.Tensor, image_token_id: int, grids: list[torch.Tensor | None]) -> torch.Tensor:
         """Position ids of one unpadded token sequence from 0, (axes, tokens): 3-axis rotary positions where the
         model has ``get_rope_index``, else 0..n-1 (prefix sharing)."""

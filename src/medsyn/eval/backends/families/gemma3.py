@@ -2,8 +2,9 @@
 
 The chat template writes ``<start_of_image>`` for an image; the processor expands it to
 ``\\n\\n<start_of_image>`` + N × ``<image_soft_token>`` + ``<end_of_image>\\n\\n`` and marks the soft tokens in
-``token_type_ids``, which make the language model attend bidirectionally within each image, so the fast path
-rebuilds both. The processor takes one list of images per prompt.
+``token_type_ids``, which make the language model attend bidirectionally within each image, so the fast paths
+rebuild both (prefix sharing: over the cached prefix and the suffix, :meth:`Gemma3.row_inputs`). The processor
+takes one list of images per prompt.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ class Gemma3(Family):
     name = "Gemma 3"
     model_types = ("gemma3",)
     nested_images = True
-    fast_paths = frozenset({"reuse_image_features"})
+    fast_paths = frozenset({"reuse_image_features", "share_prefix"})
     note = (
-        "MedGemma; `token_type_ids` (bidirectional attention within an image) rebuilt for reused features; "
-        "pan-and-scan refused"
+        "MedGemma; `token_type_ids` (bidirectional attention within an image) rebuilt for reused features and "
+        "shared prefixes; pan-and-scan refused"
     )
 
     def load_processor(self, path: str):
@@ -44,6 +45,12 @@ class Gemma3(Family):
         inputs.pop("mm_token_type_ids", None)
         inputs["token_type_ids"] = (inputs["input_ids"] == tokenizer.image_token_id).long()
         return inputs
+
+    def row_inputs(self, model, input_ids: torch.Tensor, past: int) -> dict[str, Any]:
+        """``token_type_ids`` (soft tokens 1) as wide as the attention mask: the model's blockwise mask reads them by
+        key column, cached columns included (0 there: their images lie wholly before the rows)."""
+        image = (input_ids == model.config.image_token_id).long()
+        return {"token_type_ids": torch.nn.functional.pad(image, (past, 0))}
 
     def features_input(self, entries: Sequence[ImageEntry]) -> dict[str, Any]:
         """The features as one (images, soft tokens, hidden) tensor, the form the model's own tower gives."""

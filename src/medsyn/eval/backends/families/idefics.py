@@ -7,8 +7,8 @@ a ``<row_r_col_c>`` tag and ``image_seq_len`` placeholder tokens, lines ending i
 ``pixel_values`` is (prompts, tiles, C, H, W), zero tiles padding the prompts with fewer.
 
 Reused image features hold each image's tiles in that order, and the expanded prompt is the processor's own
-expansion for the stored grid. Prefix sharing stays off: an image's placeholders come in several runs (one per
-tile), where the backend's identity sequences take one run per image.
+expansion for the stored grid. Prefix sharing counts an image's placeholders by its feature count, so the runs
+of its tiles (split by tile tags) are one image.
 """
 
 from __future__ import annotations
@@ -32,9 +32,8 @@ class Idefics3(Family):
     name = "Idefics3"
     model_types = ("idefics3",)
     nested_images = True
-    fast_paths = frozenset({"reuse_image_features"})
-    note = ("also SmolVLM v1; images split into tiles (a row/col-tagged grid and a global view), counted per image; "
-            "no prefix sharing: tile tags split an image's placeholders")
+    fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    note = "also SmolVLM v1; images split into tiles (a row/col-tagged grid and a global view), counted per image"
     global_image_attr = "global_image_tag"
     """The processor attribute holding the ``<global-img>`` token (SmolVLM's processor names it differently)."""
 

@@ -2,7 +2,8 @@
 
 Each image keeps its aspect ratio (resized to multiples of patch · merge), so its feature count depends on its
 size: the chat template's ``[IMG]`` becomes rows of ``[IMG]`` each ended by ``[IMG_BREAK]``, the last by
-``[IMG_END]``, and only the ``[IMG]`` tokens take features. The fast path keeps each image's expansion beside
+``[IMG_END]``, and only the ``[IMG]`` tokens take features (prefix sharing counts an image's ``[IMG]`` tokens
+by its feature count, across its rows). The fast path keeps each image's expansion beside
 its features, and the tower needs ``image_sizes``. transformers' PixtralProcessor imports its torchvision image
 processor; without torchvision it is built on the PIL one (:func:`pixtral_processor_class`).
 """
@@ -46,7 +47,7 @@ def pixtral_processor_class():
 class Mistral3(Family):
     name = "Mistral 3"
     model_types = ("mistral3",)
-    fast_paths = frozenset({"reuse_image_features"})
+    fast_paths = frozenset({"reuse_image_features", "share_prefix"})
     note = (
         "Mistral-Small-3.1/3.2; variable-size images (`[IMG]` rows, `[IMG_BREAK]`, `[IMG_END]`); the shipped "
         "template's default system prompt names today's date (the response cache is keyed by the rendered prompt)"
