@@ -129,3 +129,18 @@ def test_one_log_line_says_which_fast_paths_are_on_and_why(tiny: Path, caplog) -
     assert "reuse_image_features on" in lines[0] and "share_prefix off: switched off in the model args" in lines[0]
     assert "packed_vision_attention off: not tested for Llava" in lines[0]
     assert vlm.setup["fast_paths"]["reuse_image_features"] == "on"
+
+
+def test_a_fast_path_whose_processor_internals_are_missing_is_off_with_the_reason(tiny: Path, monkeypatch, caplog) -> None:
+    from medsyn.eval.backends import transformers_vlm
+    from medsyn.eval.backends.families.llava import Llava
+
+    class NeedsMore(Llava):
+        processor_needs = ("replace_image_token_v2",)
+
+    monkeypatch.setattr(transformers_vlm, "family_for", lambda model_type: NeedsMore())
+    with caplog.at_level(logging.WARNING):
+        vlm = MedsynVLM(VLMConfig(model_name=str(tiny), device="cpu", dtype="float32", use_response_cache=False))
+    assert vlm.fast_paths["reuse_image_features"] == "off: this transformers' processor lacks replace_image_token_v2"
+    assert vlm.fast_paths["share_prefix"] == "off: needs image features reused" and not vlm.fast_path
+    assert "processor lacks replace_image_token_v2" in caplog.text

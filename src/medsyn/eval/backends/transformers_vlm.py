@@ -228,6 +228,9 @@ class MedsynVLM(LightevalModel):
                 state[name] = "on"
         if state["reuse_image_features"] == "on" and not _accepts(self.model.forward, "mm_encoder_outputs"):
             state["reuse_image_features"] = "off: this transformers' forward takes no mm_encoder_outputs"
+        missing = [name for name in family.processor_needs if not hasattr(self.processor, name)]
+        if state["reuse_image_features"] == "on" and missing:
+            state["reuse_image_features"] = f"off: this transformers' processor lacks {', '.join(missing)}"
         if state["share_prefix"] == "on":
             if state["reuse_image_features"] != "on":
                 state["share_prefix"] = "off: needs image features reused"

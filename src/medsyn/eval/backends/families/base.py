@@ -67,10 +67,11 @@ class Family:
     """The fast paths a test shows equal to the plain path for this family."""
     nested_images: bool = False
     """The processor takes one list of images per prompt (a list of lists), not one flat list."""
-    verified = True
-    """Whether tests/test_families.py runs this family (False only for :data:`UNVERIFIED`)."""
     note = ""
     """One line for the support table (what is special about this family)."""
+    processor_needs: tuple[str, ...] = ()
+    """Processor attributes (beyond the public call) the family's fast paths use; where one is missing in the
+    installed transformers, the backend turns image-feature reuse off with a log line."""
 
     # --- loading -------------------------------------------------------------------------
 
@@ -195,8 +196,6 @@ class Family:
 
 class Unverified(Family):
     """A model type no family claims: the plain path only, with a warning."""
-
-    verified = False
 
 
 UNVERIFIED = Unverified()

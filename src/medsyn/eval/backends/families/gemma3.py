@@ -21,6 +21,7 @@ class Gemma3(Family):
     model_types = ("gemma3",)
     nested_images = True
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    processor_needs = ("boi_token",)
     note = (
         "MedGemma; `token_type_ids` (bidirectional attention within an image) rebuilt for reused features and "
         "shared prefixes; pan-and-scan refused"

@@ -33,6 +33,7 @@ class Idefics3(Family):
     model_types = ("idefics3",)
     nested_images = True
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    processor_needs = ("image_seq_len", "replace_image_token", "get_text_with_replacements")
     note = "also SmolVLM v1; images split into tiles (a row/col-tagged grid and a global view), counted per image"
     global_image_attr = "global_image_tag"
     """The processor attribute holding the ``<global-img>`` token (SmolVLM's processor names it differently)."""

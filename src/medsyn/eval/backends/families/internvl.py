@@ -25,6 +25,7 @@ class InternVL(Family):
     name = "InternVL3"
     model_types = ("internvl",)
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    processor_needs = ("image_seq_length", "start_image_token", "end_image_token")
     note = "InternVL3/3.5 -hf checkpoints (Lingshu-I is an InternVL3); each image tiled (up to 12 + thumbnail), counted per image"
 
     def processor_inputs(self, processor, texts: list[str], images: list[list[Image.Image]]) -> dict[str, Any]:

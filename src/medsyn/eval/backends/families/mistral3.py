@@ -48,6 +48,7 @@ class Mistral3(Family):
     name = "Mistral 3"
     model_types = ("mistral3",)
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    processor_needs = ("patch_size", "spatial_merge_size", "replace_image_token")
     note = (
         "Mistral-Small-3.1/3.2; variable-size images (`[IMG]` rows, `[IMG_BREAK]`, `[IMG_END]`); the shipped "
         "template's default system prompt names today's date (the response cache is keyed by the rendered prompt)"
