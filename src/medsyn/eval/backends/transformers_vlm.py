@@ -1,13 +1,16 @@
 """A LightEval backend for transformers vision-language models, built for MEDSYN.
 
 What lighteval's own vision path (``VLMTransformersModel``) does not do, this does:
-images interleaved at their CE positions through the processor's chat template;
+images interleaved at their CE positions through the processor's chat template, checked on every
+rendered prompt (:mod:`.placement`); what differs between model families (processor inputs, image
+counts, forward inputs, which fast paths are tested) in one :class:`~.families.Family` each;
 the answer posterior from the log-probabilities of the option letters in one
 forward pass (no generation), merging every token variant of a letter
 (:func:`medsyn.metrics.sensitivity.letter_of_token`, as the endpoint backend does) and
 recording the letter mass before renormalizing; a loud error when images are dropped or a prompt
 exceeds the context; a disk cache keyed by the model's content, the settings that change an
-output (dtype, attention implementation, pixel budget, generation length) and the exact request,
+output (dtype, attention implementation, pixel budget, generation length) and the exact request
+(the prompt as rendered),
 so an interrupted run resumes and a rebuilt model, changed setting or changed dataset never
 reuses stale outputs. The fast paths are not in the key: each is tested equal to the plain path.
 
