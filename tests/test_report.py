@@ -66,3 +66,12 @@ def test_failure_cause_drops_the_case_specific_parts() -> None:
     a = failure_cause("lexical judge: gold 'Gout' and 1 of 3 candidates (first '痛风') are in different languages")
     b = failure_cause("lexical judge: gold \"Crohn's disease\" and 2 of 10 candidates (first 'x') are in different languages")
     assert a == b == "lexical judge: gold … and N of N candidates (first …) are in different languages"
+
+
+def test_the_report_says_how_the_model_ran(tmp_path: Path) -> None:
+    results = _results("llava-hf/llava-v1.6-mistral-7b-hf", "MEDSYN")
+    assert "Ran as" not in write_report(results, tmp_path / "endpoint", _samples()).read_text()
+    results["model"]["setup"] = {"family": "LLaVA-Next", "model_type": "llava_next", "template": "medsyn-inline",
+                                 "image_slot": "<image>\n", "fast_paths": {"reuse_image_features": "on"}}
+    text = write_report(results, tmp_path / "transformers", _samples()).read_text()
+    assert "Ran as LLaVA-Next (`llava_next`); chat template: images rendered inline" in text

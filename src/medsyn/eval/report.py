@@ -55,6 +55,22 @@ def image_budget(results: dict[str, Any]) -> str:
     return "images as stored, resized only by the model's processor" if max_pixels is None else f"images downscaled to at most {max_pixels} pixels"
 
 
+def setup_text(results: dict[str, Any]) -> str | None:
+    """How the transformers backend ran the model (``model.setup``) in words, or None (an endpoint, an older file).
+
+    >>> setup_text({"model": {"setup": {"family": "LLaVA-Next", "model_type": "llava_next", "template": "medsyn-inline",
+    ...     "image_slot": "<image>\\n", "fast_paths": {"reuse_image_features": "on", "share_prefix": "off: not tested"}}}})
+    'Ran as LLaVA-Next (`llava_next`); chat template: images rendered inline at their CE positions (the shipped template moves them); fast paths: reuse_image_features on; share_prefix off: not tested.'
+    """
+    setup = results["model"].get("setup")
+    if not setup:
+        return None
+    template = ("images rendered inline at their CE positions (the shipped template moves them)"
+                if setup["template"] == "medsyn-inline" else "as shipped, images in place")  # fmt: skip
+    paths = "; ".join(f"{name} {state}" for name, state in setup["fast_paths"].items())
+    return f"Ran as {setup['family']} (`{setup['model_type']}`); chat template: {template}; fast paths: {paths}."
+
+
 def subset_counts(specifics: Iterable[dict[str, Any]]) -> dict[str, Counter]:
     """Per subset (each language and ``overall``): the number of FDx (condition full) and DDx samples,
     from the samples' ``specific`` dicts."""
@@ -197,6 +213,7 @@ def write_report(results: dict[str, Any], out_dir: Path, samples: Sequence[Sampl
         f"Dataset {dataset['name']} (revision `{dataset['revision'][:12]}`), judge {judge_text(results['judge'])}, "
         f"{image_budget(results)}. Command: `{results['command']}`.",
         "",
+        *([text, ""] if (text := setup_text(results)) else []),
         ci_text(results.get("ci")),
         "",
         "| " + " | ".join(SUMMARY_COLUMNS) + " |",
