@@ -63,3 +63,14 @@ def test_the_average_fix_is_applied_once_and_only_while_upstream_zero_fills() ->
     lighteval_compat.apply()
     assert "average_only_measured_metrics" not in lighteval_compat.apply()
     assert not lighteval_compat._zero_filled_average()  # with the fix in place the probe sees no zero-filling
+
+
+def test_a_lighteval_whose_get_docs_changed_is_refused_not_wrapped_blindly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lighteval.tasks.lighteval_task import LightevalTask
+
+    def get_docs(self, n_samples=None):  # a renamed argument: the wrapper would pass max_samples positionally
+        return []
+
+    monkeypatch.setattr(LightevalTask, "get_docs", get_docs)
+    with pytest.raises(RuntimeError, match=r"get_docs\(self, n_samples=None\) no longer takes max_samples"):
+        lighteval_compat._whole_cases_under_max_samples()

@@ -93,6 +93,10 @@ def _whole_cases_under_max_samples() -> bool:
     if getattr(LightevalTask.get_docs, "_medsyn", False):
         return False
     original = LightevalTask.get_docs
+    signature = inspect.signature(original)
+    if list(signature.parameters)[:2] != ["self", "max_samples"]:
+        raise RuntimeError(f"lighteval's LightevalTask.get_docs{signature} no longer takes max_samples, which MEDSYN wraps "
+                           "to keep whole cases under --max-samples; install the tested lighteval (constraints.txt)")  # fmt: skip
 
     @functools.wraps(original)
     def get_docs(self, max_samples: int | None = None):
