@@ -114,3 +114,17 @@ def test_onevision_single_and_multi_image_prompts_batched_equal_alone(folders) -
     batched, alone = (_backend(folders["llava_onevision"], batch_size=size) for size in (2, 1))
     posteriors = [torch.tensor([r.logprobs for r in b.loglikelihood(docs)], dtype=torch.float64) for b in (batched, alone)]
     torch.testing.assert_close(posteriors[0], posteriors[1], atol=1e-4, rtol=0)
+
+
+def test_onevision_reused_features_are_kept_apart_for_an_image_alone_and_beside_others(folders) -> None:
+    """The same image alone in one prompt (anyres-tiled) and beside others in another (base tile): features reused
+    per context equal the plain path's, also when one new image of a multi-image prompt is encoded by itself."""
+    folder = folders["llava_onevision"]
+    one, two, three = _case_doc(1), _case_doc(2), _case_doc(3)  # the same first image, then one more each
+    plain = _backend(folder, batch_size=1, reuse_image_features=False, share_prefix=False)
+    expected = [plain.loglikelihood([doc])[0].logprobs for doc in (two, three, one)]
+    fast = _backend(folder, batch_size=1)
+    assert fast.setup["fast_paths"]["reuse_image_features"] == "on"
+    got = [fast.loglikelihood([doc])[0].logprobs for doc in (two, three, one)]  # three brings one new image beside others
+    torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64), atol=1e-4, rtol=0)
+    assert fast.stats["images_encoded"] == 4 and fast.stats["images_reused"] == 2  # image 1 again beside others; alone anew

@@ -393,7 +393,7 @@ class MedsynVLM(LightevalModel):
         texts, images = self._prompts(docs)
         flat = [img for doc_images in images for img in doc_images]
         if reuse_images and flat:
-            _, entries = self._image_entries(flat)
+            _, entries = self._image_entries(images)
             inputs = self._expanded(texts, entries)
             inputs["mm_encoder_outputs"] = self.family.features_input(entries)
         else:
@@ -426,22 +426,30 @@ class MedsynVLM(LightevalModel):
             images.append(doc_images)
         return single_bos(self.processor.tokenizer, texts), images
 
-    def _image_entries(self, images: list[Image.Image]) -> tuple[list[str], list[ImageEntry]]:
-        """Digests and vision-tower outputs of ``images``; images not in the feature cache are fitted to the pixel
-        budget and go through the vision tower once."""
+    def _image_entries(self, images: list[list[Image.Image]]) -> tuple[list[str], list[ImageEntry]]:
+        """Keys and vision-tower outputs of the images of each prompt, in order; images not in the feature cache are
+        fitted to the pixel budget and go through the vision tower once. A key is the image's digest, with the
+        family's context of the image in its prompt where its features depend on it (``Family.image_contexts``)."""
         digests: dict[int, str] = {}  # the conditions of a case often hold the same image objects
-        keys = [digests[id(img)] if id(img) in digests else digests.setdefault(id(img), image_digest(img)) for img in images]
-        new = {key: fit_to_budget(img, self.config.max_pixels) for key, img in zip(keys, images) if key not in self.features}
-        if new:
-            self._encode_images(new)
-        self.stats["images_encoded"] += len(new)
-        self.stats["images_reused"] += len(keys) - len(new)
+        keys, new = [], {}
+        for doc_images in images:
+            for img, context in zip(doc_images, self.family.image_contexts(doc_images)):
+                digest = digests[id(img)] if id(img) in digests else digests.setdefault(id(img), image_digest(img))
+                key = f"{digest}:{context}" if context else digest
+                keys.append(key)
+                if key not in self.features and key not in new.get(context, {}):
+                    new.setdefault(context, {})[key] = fit_to_budget(img, self.config.max_pixels)
+        for context, group in new.items():
+            self._encode_images(group, context)
+        encoded = sum(map(len, new.values()))
+        self.stats["images_encoded"] += encoded
+        self.stats["images_reused"] += len(keys) - encoded
         return keys, [self.features.get(key) for key in keys]
 
-    def _encode_images(self, images: dict[str, Image.Image]) -> None:
-        """Run the image processor and the vision tower once on ``images`` (by digest) and cache the features."""
+    def _encode_images(self, images: dict[str, Image.Image], context: str) -> None:
+        """Run the image processor and the vision tower once on ``images`` (by key) and cache the features."""
         with record_function("medsyn.vision_tower"):  # a named region for torch.profiler tables
-            entries = self.family.encode_images(self.model, self.processor, list(images.values()), self.device)
+            entries = self.family.encode_in_context(self.model, self.processor, list(images.values()), self.device, context)
         for key, entry in zip(images, entries):
             self.features.put(key, entry)
 
@@ -514,7 +522,7 @@ class MedsynVLM(LightevalModel):
         the family adds its own inputs (``Family.row_inputs``).
         """
         texts, images = self._prompts(docs)
-        keys, entries = self._image_entries([img for doc_images in images for img in doc_images])
+        keys, entries = self._image_entries(images)
         inputs = self._expanded(texts, entries)
         self._check(docs, images, inputs)
         ids = [row[mask.bool()] for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])]

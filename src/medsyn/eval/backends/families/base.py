@@ -139,6 +139,15 @@ class Family:
             raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {len(images)} images")
         return [ImageEntry(features, None if grids is None else grids[i]) for i, features in enumerate(encoded)]
 
+    def image_contexts(self, prompt_images: list[Image.Image]) -> list[str]:
+        """For each image of one prompt, what its features depend on besides its pixels ("" for nothing, the usual
+        case): reused features are keyed by it, and images of one context are encoded together."""
+        return [""] * len(prompt_images)
+
+    def encode_in_context(self, model, processor, images: list[Image.Image], device: torch.device, context: str) -> list[ImageEntry]:
+        """:meth:`encode_images` for images that share ``context``."""
+        return self.encode_images(model, processor, images, device)
+
     def features_input(self, entries: Sequence[ImageEntry]) -> dict[str, Any]:
         """Precomputed image features as the model's ``mm_encoder_outputs`` argument."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling

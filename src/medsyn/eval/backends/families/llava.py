@@ -50,9 +50,33 @@ class LlavaOnevision(Family):
     model_types = ("llava_onevision",)
     nested_images = True
     """Images per prompt: the processor and model tile a prompt's image only when it is the prompt's only one (as
-    LLaVA-OneVision was trained), so an image's features depend on its prompt and are not reused (fast paths off)."""
+    LLaVA-OneVision was trained), so an image's features depend on whether it is alone (:meth:`image_contexts`)."""
+    fast_paths = frozenset({"reuse_image_features", "share_prefix"})
     note = ("llava-hf template rendered inline; a prompt's only image is anyres-tiled, multi-image prompts' images are "
-            "not (as trained): features depend on the prompt, so none are reused")
+            "not (as trained): reused features are keyed by which of the two an image is")
+
+    def image_contexts(self, prompt_images: list[Image.Image]) -> list[str]:
+        return ["alone"] if len(prompt_images) == 1 else ["beside others"] * len(prompt_images)
+
+    @torch.inference_mode()
+    def encode_in_context(self, model, processor, images: list[Image.Image], device: torch.device, context: str) -> list[ImageEntry]:
+        """Each image's features as the model makes them in its context: anyres-tiled when alone in its prompt, its base
+        tile only beside others (a lone image of that context is encoded beside a copy of itself, then the copy dropped)."""
+        prompts = [[image] for image in images] if context == "alone" else [images if len(images) > 1 else images * 2]
+        processed = processor.image_processor(images=prompts, return_tensors="pt")  # pixels as the processor makes them
+        config = model.config
+        encoded = model.model.get_image_features(
+            pixel_values=processed["pixel_values"].to(device, model.dtype),
+            image_sizes=processed["image_sizes"].to(device),
+            vision_feature_layer=config.vision_feature_layer,
+            vision_feature_select_strategy=config.vision_feature_select_strategy,
+            batch_num_images=processed["batch_num_images"],
+            return_dict=True,
+        ).pooler_output
+        given = sum(map(len, prompts))
+        if len(encoded) != given:
+            raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {given} images")
+        return [ImageEntry(features) for features in encoded[: len(images)]]
 
 
 FAMILIES = [Llava(), LlavaNext(), LlavaOnevision()]
