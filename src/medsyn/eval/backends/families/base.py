@@ -69,6 +69,9 @@ class Family:
     """The processor takes one list of images per prompt (a list of lists), not one flat list."""
     note = ""
     """One line for the support table (what is special about this family)."""
+    join_features = staticmethod(tuple)
+    """How the batch's per-image features go back to the model: a tuple (most), or one tensor (``torch.stack``,
+    ``torch.cat``) where the model's own tower gives one."""
     processor_needs: tuple[str, ...] = ()
     """Processor attributes (beyond the public call) the family's fast paths use; where one is missing in the
     installed transformers, the backend turns image-feature reuse off with a log line."""
@@ -126,17 +129,9 @@ class Family:
     def encode_images(self, model, processor, images: list[Image.Image], device: torch.device) -> list[ImageEntry]:
         """Each image's vision-tower output (processor, then ``get_image_features``), one entry per image."""
         processed = processor.image_processor(images=images, return_tensors="pt", device=device)
-        kwargs: dict[str, Any] = {"pixel_values": processed["pixel_values"].to(device, model.dtype)}
+        encoded = vision_output(model, processed, device, len(images), self.name).pooler_output
         grids = processed.get("image_grid_thw")
-        if grids is not None:
-            grids = grids.cpu()  # positions are computed on the host
-            kwargs["image_grid_thw"] = grids.to(device)
-        for name in ("vision_feature_layer", "vision_feature_select_strategy"):
-            if name in inspect.signature(model.model.get_image_features).parameters:
-                kwargs[name] = getattr(model.config, name)
-        encoded = model.model.get_image_features(**kwargs, return_dict=True).pooler_output
-        if len(encoded) != len(images):
-            raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {len(images)} images")
+        grids = None if grids is None else grids.cpu()  # positions are computed on the host
         return [ImageEntry(features, None if grids is None else grids[i]) for i, features in enumerate(encoded)]
 
     def image_contexts(self, prompt_images: list[Image.Image]) -> list[str]:
@@ -149,10 +144,10 @@ class Family:
         return self.encode_images(model, processor, images, device)
 
     def features_input(self, entries: Sequence[ImageEntry]) -> dict[str, Any]:
-        """Precomputed image features as the model's ``mm_encoder_outputs`` argument."""
+        """Precomputed image features as the model's ``mm_encoder_outputs`` argument (joined by :attr:`join_features`)."""
         from transformers.modeling_outputs import BaseModelOutputWithPooling
 
-        return {"image": BaseModelOutputWithPooling(pooler_output=tuple(e.features for e in entries))}
+        return {"image": BaseModelOutputWithPooling(pooler_output=self.join_features([e.features for e in entries]))}
 
     def expanded_inputs(self, processor, slot_id: int, texts: list[str], entries: Sequence[ImageEntry]) -> dict[str, Any]:
         """Tokenized ``texts`` (left-padded) with each image slot token repeated to its image's feature count.
@@ -201,6 +196,23 @@ class Family:
         types = (ids == image_token_id).int()[None]
         grid = torch.stack(grids) if grids else None
         return rope_index(ids[None], mm_token_type_ids=types, image_grid_thw=grid)[0][:, 0]
+
+
+def vision_output(model, processed: dict[str, Any], device: torch.device, count: int, family: str):
+    """``get_image_features`` on the image processor's output ``processed``: every input of it that the model's method
+    names (on ``device``; floating ones in the model's dtype) and the feature-layer settings of the model's config it
+    takes; a ValueError unless ``count`` feature blocks come back."""
+    accepted = inspect.signature(model.model.get_image_features).parameters
+    kwargs: dict[str, Any] = {name: getattr(model.config, name) for name in ("vision_feature_layer", "vision_feature_select_strategy")
+                              if name in accepted}  # fmt: skip
+    for name, value in processed.items():
+        if name in accepted:
+            is_tensor = isinstance(value, torch.Tensor)
+            kwargs[name] = value.to(device, model.dtype if value.is_floating_point() else None) if is_tensor else value
+    output = model.model.get_image_features(**kwargs, return_dict=True)
+    if len(output.pooler_output) != count:
+        raise ValueError(f"{family}: the vision tower gave {len(output.pooler_output)} feature blocks for {count} images")
+    return output
 
 
 class Unverified(Family):

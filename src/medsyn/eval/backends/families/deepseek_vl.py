@@ -1,14 +1,12 @@
 """DeepSeek-VL: a SigLIP tower (the 7B adds a SAM tower on a high-resolution copy), an MLP aligner and a Llama decoder;
-a fixed number of image tokens per image, images in place in the published chat template."""
+a fixed number of image tokens per image, images in place in the published chat template. The vision tower takes
+every pixel input the image processor makes (the 7B's high-resolution copy too)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 import torch
-from PIL import Image
 
-from medsyn.eval.backends.families.base import Family, ImageEntry
+from medsyn.eval.backends.families.base import Family
 
 
 class DeepseekVL(Family):
@@ -19,20 +17,7 @@ class DeepseekVL(Family):
     model_types = ("deepseek_vl",)
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
     note = "576 tokens per image (384 px); image features fed back as one stacked tensor"
-
-    @torch.inference_mode()
-    def encode_images(self, model, processor, images: list[Image.Image], device: torch.device) -> list[ImageEntry]:
-        """Each image's aligned features, from every pixel input the image processor makes (the 7B's high-res copy too)."""
-        image_processor = processor.image_processor
-        processed = image_processor(images=images, return_tensors="pt")
-        pixels = {name: processed[name].to(device, model.dtype) for name in image_processor.model_input_names}
-        features = model.model.get_image_features(**pixels, return_dict=True).pooler_output
-        return [ImageEntry(image_features) for image_features in features]
-
-    def features_input(self, entries: Sequence[ImageEntry]) -> dict[str, Any]:
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        return {"image": BaseModelOutputWithPooling(pooler_output=torch.stack([e.features for e in entries]))}
+    join_features = staticmethod(torch.stack)
 
 
 class DeepseekVLHybrid(DeepseekVL):

@@ -21,6 +21,7 @@ class Gemma3(Family):
     model_types = ("gemma3",)
     nested_images = True
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    join_features = staticmethod(torch.stack)
     processor_needs = ("boi_token",)
     note = (
         "MedGemma; `token_type_ids` (bidirectional attention within an image) rebuilt for reused features and "
@@ -52,12 +53,6 @@ class Gemma3(Family):
         key column, cached columns included (0 there: their images lie wholly before the rows)."""
         image = (input_ids == model.config.image_token_id).long()
         return {"token_type_ids": torch.nn.functional.pad(image, (past, 0))}
-
-    def features_input(self, entries: Sequence[ImageEntry]) -> dict[str, Any]:
-        """The features as one (images, soft tokens, hidden) tensor, the form the model's own tower gives."""
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        return {"image": BaseModelOutputWithPooling(pooler_output=torch.stack([e.features for e in entries]))}
 
 
 FAMILIES = [Gemma3()]

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from medsyn.eval.backends.families.base import Family, ImageEntry
+from medsyn.eval.backends.families.base import Family, ImageEntry, vision_output
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +59,7 @@ class Idefics3(Family):
         """Each image's tiles through the vision tower and connector: one entry per image, its features the tiles'
         in the processor's placeholder order (grid row by row, then the global view), its grid in ``extras``."""
         processed = processor.image_processor(images=[[image] for image in images], return_tensors="pt", return_row_col_info=True)
-        encoded = model.model.get_image_features(
-            pixel_values=processed["pixel_values"].to(device, model.dtype),
-            pixel_attention_mask=processed["pixel_attention_mask"].to(device),
-            return_dict=True,
-        ).pooler_output
-        if len(encoded) != len(images):
-            raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {len(images)} images")
+        encoded = vision_output(model, processed, device, len(images), self.name).pooler_output
         entries = []
         for features, (rows,), (cols,) in zip(encoded, processed["rows"], processed["cols"]):
             tiles = rows * cols + 1  # the grid and the global view (an unsplit image: 0 × 0 + 1)

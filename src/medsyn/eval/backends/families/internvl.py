@@ -25,6 +25,7 @@ class InternVL(Family):
     name = "InternVL3"
     model_types = ("internvl",)
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
+    join_features = staticmethod(torch.cat)
     processor_needs = ("image_seq_length", "start_image_token", "end_image_token")
     note = "InternVL3/3.5 -hf checkpoints (Lingshu-I is an InternVL3); each image tiled (up to 12 + thumbnail), counted per image"
 
@@ -51,12 +52,6 @@ class InternVL(Family):
         tiles = tiles_per_image(processor, processed["input_ids"], int(pixel_values.shape[0]))
         encoded = model.model.get_image_features(pixel_values=pixel_values.to(device, model.dtype), return_dict=True).pooler_output
         return [ImageEntry(block.reshape(-1, block.shape[-1])) for block in encoded.split(tiles.tolist())]
-
-    def features_input(self, entries: Sequence[ImageEntry]) -> dict[str, Any]:
-        """The batch's image features as one (tokens, hidden) block, images in prompt order (the model scatters it)."""
-        from transformers.modeling_outputs import BaseModelOutputWithPooling
-
-        return {"image": BaseModelOutputWithPooling(pooler_output=torch.cat([e.features for e in entries]))}
 
     def expanded_inputs(self, processor, slot_id: int, texts: list[str], entries: Sequence[ImageEntry]) -> dict[str, Any]:
         """Each image slot as the processor expands it: ``<img>``, its features' ``<IMG_CONTEXT>`` tokens, ``</img>``."""

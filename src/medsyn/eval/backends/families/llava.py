@@ -2,7 +2,8 @@
 
 llava-hf's checkpoints ship chat templates that render all images first; the backend's
 :class:`~medsyn.eval.backends.placement.Prompter` renders their images inline instead (checked).
-LLaVA-Next and LLaVA-OneVision tile each image (anyres): ``image_sizes`` counts images, not tiles.
+LLaVA-Next and LLaVA-OneVision tile each image (anyres): ``image_sizes`` counts images, not tiles, and goes to the
+vision tower with the pixels.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from medsyn.eval.backends.families.base import Family, ImageEntry
+from medsyn.eval.backends.families.base import Family, ImageEntry, vision_output
 
 
 class Llava(Family):
@@ -26,23 +27,6 @@ class LlavaNext(Family):
     model_types = ("llava_next",)
     fast_paths = frozenset({"reuse_image_features", "share_prefix"})
     note = "llava-hf template rendered inline; anyres tiles, reused features carry each image's newline rows"
-
-    @torch.inference_mode()
-    def encode_images(self, model, processor, images: list[Image.Image], device: torch.device) -> list[ImageEntry]:
-        """Each image alone through the image processor and ``get_image_features``: its tiles and ``image_sizes`` give
-        one feature block per image (base tile, then the unpadded tiles with a newline row after each feature row)."""
-        processed = processor.image_processor(images=images, return_tensors="pt")
-        config = model.config
-        encoded = model.model.get_image_features(
-            pixel_values=processed["pixel_values"].to(device, model.dtype),
-            image_sizes=processed["image_sizes"].to(device),
-            vision_feature_layer=config.vision_feature_layer,
-            vision_feature_select_strategy=config.vision_feature_select_strategy,
-            return_dict=True,
-        ).pooler_output
-        if len(encoded) != len(images):
-            raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {len(images)} images")
-        return [ImageEntry(features) for features in encoded]
 
 
 class LlavaOnevision(Family):
@@ -64,18 +48,7 @@ class LlavaOnevision(Family):
         tile only beside others (a lone image of that context is encoded beside a copy of itself, then the copy dropped)."""
         prompts = [[image] for image in images] if context == "alone" else [images if len(images) > 1 else images * 2]
         processed = processor.image_processor(images=prompts, return_tensors="pt")  # pixels as the processor makes them
-        config = model.config
-        encoded = model.model.get_image_features(
-            pixel_values=processed["pixel_values"].to(device, model.dtype),
-            image_sizes=processed["image_sizes"].to(device),
-            vision_feature_layer=config.vision_feature_layer,
-            vision_feature_select_strategy=config.vision_feature_select_strategy,
-            batch_num_images=processed["batch_num_images"],
-            return_dict=True,
-        ).pooler_output
-        given = sum(map(len, prompts))
-        if len(encoded) != given:
-            raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {given} images")
+        encoded = vision_output(model, processed, device, sum(map(len, prompts)), self.name).pooler_output
         return [ImageEntry(features) for features in encoded[: len(images)]]
 
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from medsyn.eval.backends.families.base import Family, ImageEntry
+from medsyn.eval.backends.families.base import Family, ImageEntry, vision_output
 
 
 def pixtral_processor_class():
@@ -67,12 +67,7 @@ class Mistral3(Family):
         processed = processor.image_processor(
             images=images, patch_size=processor.patch_size * processor.spatial_merge_size, return_tensors="pt"
         )  # what the processor passes: sizes in multiples of the merged patch
-        encoded = model.model.get_image_features(
-            pixel_values=processed["pixel_values"].to(device, model.dtype), image_sizes=processed["image_sizes"].to(device),
-            vision_feature_layer=model.config.vision_feature_layer, return_dict=True,
-        ).pooler_output  # fmt: skip
-        if len(encoded) != len(images):
-            raise ValueError(f"{self.name}: the vision tower gave {len(encoded)} feature blocks for {len(images)} images")
+        encoded = vision_output(model, processed, device, len(images), self.name).pooler_output
         entries = []
         for i, features in enumerate(encoded):
             expansion = processor.replace_image_token(processed, image_idx=i)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from medsyn.eval.backends.families.base import Family, ImageEntry
+from medsyn.eval.backends.families.base import Family, ImageEntry, vision_output
 
 
 class Qwen2_VL(Family):
@@ -39,12 +39,10 @@ class Qwen3_VL(Family):
         """Each image's merged features, grid and deepstack features (one block per deepstack vision layer)."""
         processed = processor.image_processor(images=images, return_tensors="pt", device=device)
         grids = processed["image_grid_thw"].cpu()  # positions are computed on the host
-        encoded = model.model.get_image_features(
-            processed["pixel_values"].to(device, model.dtype), grids.to(device), return_dict=True
-        )
+        encoded = vision_output(model, processed, device, len(images), self.name)
         features, deepstack = encoded.pooler_output, encoded.deepstack_features
-        if len(features) != len(images) or any(len(layer) != len(images) for layer in deepstack):
-            raise ValueError(f"{self.name}: the vision tower gave {len(features)} feature blocks for {len(images)} images")
+        if any(len(layer) != len(images) for layer in deepstack):
+            raise ValueError(f"{self.name}: the vision tower gave deepstack features for other than {len(images)} images")
         return [
             ImageEntry(features[i], grids[i], {"deepstack": tuple(layer[i] for layer in deepstack)}) for i in range(len(images))
         ]
