@@ -2,9 +2,10 @@
 classes and loaded from its folder as a user would (on this CPU machine, without torchvision).
 
 Per family: FDx and DDx generation run; the ES posterior sums to 1; a case scored alone and inside a batch
-gets the same posterior; every fast path the family allows is on and equals the plain path; the rendered
-prompt puts each image after its CE title; blanking the images changes the posterior; ``medsyn eval --model
-FOLDER`` runs and records the family, template and fast paths. The README's support table is this registry.
+gets the same posterior; every fast path the family allows is on and equals the plain path (and prefix sharing
+really shares a prefix); the rendered prompt puts each image after its CE title; blanking the images changes the
+posterior; ``medsyn eval --model FOLDER`` runs and records the family, template and fast paths. The README's support
+table is this registry.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def test_every_allowed_fast_path_is_on_and_equals_the_plain_path(folder: Path, r
         return
     docs = _es(rows)
     torch.testing.assert_close(_posteriors(fast, docs), _posteriors(_plain(folder, batch_size=9), docs), atol=TOL, rtol=0)
+    if "share_prefix" in family.fast_paths:  # the conditions of a case really ran their shared prefix once
+        assert fast.stats["lm_tokens_shared"] > 0, fast.stats
 
 
 def test_the_rendered_prompt_puts_each_image_after_its_ce_title(folder: Path, rows) -> None:

@@ -1,7 +1,7 @@
 """Gemma 3 specifics the family matrix does not show by itself: the fast path's prompt is the processor's, token
 for token (the ``<start_of_image>`` wrapping, the soft tokens and their ``token_type_ids``, a single ``<bos>``);
 the ``token_type_ids`` change the answer (bidirectional attention within an image), so losing them is not
-harmless; pan-and-scan crops are refused; a case's ES conditions share their prefix."""
+harmless; pan-and-scan crops are refused."""
 
 from __future__ import annotations
 
@@ -15,11 +15,8 @@ import torch
 from PIL import Image
 from tiny_vlms.gemma3 import SOFT_TOKENS, build
 
-from medsyn.data.schema import es_conditions
 from medsyn.eval.backends.families.base import single_bos
 from medsyn.eval.backends.transformers_vlm import MedsynVLM, VLMConfig
-from medsyn.eval.synthetic import synthetic_rows
-from medsyn.eval.tasks import make_doc
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +69,3 @@ def test_pan_and_scan_is_refused(folder: Path, tmp_path: Path) -> None:
     config_file.write_text(json.dumps(config))
     with pytest.raises(ValueError, match="pan-and-scan"):
         MedsynVLM(VLMConfig(model_name=str(copy), device="cpu", dtype="float32", use_response_cache=False))
-
-
-def test_the_es_conditions_of_a_case_share_their_prefix(backend: MedsynVLM) -> None:
-    row = synthetic_rows(1, 4, 96, 30)[0]
-    docs = [make_doc(row, condition, "es", "t:es") for condition in es_conditions(row["evidence_types"])]
-    before = backend.stats["lm_tokens_shared"]
-    backend.loglikelihood(docs)
-    assert backend.fast_paths["share_prefix"] == "on" and backend.stats["lm_tokens_shared"] > before

@@ -1,6 +1,5 @@
 """Idefics3 and SmolVLM split each image into tiles: the backend counts images, not tiles, and the reused image
-features and expanded prompts match the processor's tile layout exactly; a case's ES conditions share their prefix
-(an image's tiles are one image)."""
+features and expanded prompts match the processor's tile layout exactly."""
 
 from __future__ import annotations
 
@@ -12,11 +11,8 @@ import torch
 from PIL import Image
 from tiny_vlms.idefics import BUILDERS
 
-from medsyn.data.schema import es_conditions
 from medsyn.eval.backends.families import family_for
 from medsyn.eval.backends.transformers_vlm import ImageTokenMismatch, MedsynVLM, VLMConfig
-from medsyn.eval.synthetic import synthetic_rows
-from medsyn.eval.tasks import make_doc
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -77,11 +73,3 @@ def test_smolvlm_processor_is_image_only_and_needs_neither_torchvision_nor_num2w
     text = processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image"}]}],
                                          add_generation_prompt=True, tokenize=False)  # fmt: skip
     assert text == "<|im_start|>User: a<image><end_of_utterance>\nAssistant:"
-
-
-def test_the_es_conditions_of_a_case_share_their_prefix(backend: MedsynVLM) -> None:
-    row = synthetic_rows(1, 4, 96, 30)[0]
-    docs = [make_doc(row, condition, "es", "t:es") for condition in es_conditions(row["evidence_types"])]
-    before = backend.stats["lm_tokens_shared"]
-    backend.loglikelihood(docs)
-    assert backend.fast_paths["share_prefix"] == "on" and backend.stats["lm_tokens_shared"] > before

@@ -1,8 +1,7 @@
 """Mistral 3 specifics the family matrix does not show by itself: the processor builds without torchvision
 (leaving transformers' modules as they were); the fast path's prompt is the processor's, token for token, for
 images of different sizes (rows of ``[IMG]`` ended by ``[IMG_BREAK]``, the last by ``[IMG_END]``), with one
-``<s>``; each image's feature count is its ``[IMG]`` count; a case's ES conditions share their prefix (an image's
-``[IMG]`` rows are one image)."""
+``<s>``; each image's feature count is its ``[IMG]`` count."""
 
 from __future__ import annotations
 
@@ -14,11 +13,8 @@ import torch
 from PIL import Image
 from tiny_vlms.mistral3 import build
 
-from medsyn.data.schema import es_conditions
 from medsyn.eval.backends.families.base import single_bos
 from medsyn.eval.backends.transformers_vlm import MedsynVLM, VLMConfig
-from medsyn.eval.synthetic import synthetic_rows
-from medsyn.eval.tasks import make_doc
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +51,3 @@ def test_the_fast_paths_prompt_is_the_processors_for_images_of_every_size(backen
     rows = "[IMG]" * 5 + "[IMG_BREAK]"  # 120×72 fits 40×24: 5×3 merged patches of 8 pixels
     assert entries[0].extras["expansion"] == rows * 2 + "[IMG]" * 5 + "[IMG_END]"
     assert [entry.tokens for entry in entries] == [5 * 3, 2 * 5, 5 * 5]  # wide, tall (fits 16×40), square
-
-
-def test_the_es_conditions_of_a_case_share_their_prefix(backend: MedsynVLM) -> None:
-    row = synthetic_rows(1, 4, 96, 30)[0]
-    docs = [make_doc(row, condition, "es", "t:es") for condition in es_conditions(row["evidence_types"])]
-    before = backend.stats["lm_tokens_shared"]
-    backend.loglikelihood(docs)
-    assert backend.fast_paths["share_prefix"] == "on" and backend.stats["lm_tokens_shared"] > before
