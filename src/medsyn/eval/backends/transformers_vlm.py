@@ -169,9 +169,9 @@ class MedsynVLM(LightevalModel):
         if self.config.device_map:
             self.device = _input_device(self.model)
         self.model.eval()
-        self.template_kwargs = {} if self.config.enable_thinking is None else {"enable_thinking": self.config.enable_thinking}
+        template_kwargs = {} if self.config.enable_thinking is None else {"enable_thinking": self.config.enable_thinking}
         try:
-            self.prompter = Prompter(self.processor, path, **self.template_kwargs)
+            self.prompter = Prompter(self.processor, path, **template_kwargs)
         except PlacementError as error:
             raise UnsupportedModel(str(error)) from None
         self.fingerprint = model_fingerprint(path) if loaded else _weights_fingerprint(self.model)
@@ -293,7 +293,8 @@ class MedsynVLM(LightevalModel):
         sharing applies); the results are gathered, so each doc's output is the one-process output.
         """
         use_cache = self.config.use_response_cache
-        keys = [self._key(doc, kind) for doc in docs] if use_cache else []  # hashing every image costs time
+        prompts = [self.rendered(doc) for doc in docs]
+        keys = [self._key(doc, kind, prompt) for doc, prompt in zip(docs, prompts)] if use_cache else []  # hashing every image costs time
         results: list[dict | None] = [self._cache.get(k) for k in keys] if use_cache else [None] * len(docs)
         digest = _docs_digest(docs, kind)
         pooled = distributed.gather(lambda: (digest, {i: r for i, r in enumerate(results) if r is not None}))
@@ -314,7 +315,7 @@ class MedsynVLM(LightevalModel):
                 results[i] = value
         for batch, owner in zip(batches, owners):
             self.docs_per_rank[owner] += len(batch)
-        return [self._response(doc, kind, r, self.rendered(doc)) for doc, r in zip(docs, results)]
+        return [self._response(doc, kind, r, prompt) for doc, r, prompt in zip(docs, results, prompts)]
 
     def _compute(self, docs: list[Doc], batches: list[list[int]], kind: str, compute, keys: list[str]) -> dict[int, dict]:
         """Compute ``batches`` (indices into ``docs``) and cache each result as it comes; the results by index."""
@@ -349,10 +350,11 @@ class MedsynVLM(LightevalModel):
         if batch:
             yield batch
 
-    def _key(self, doc: Doc, kind: str) -> str:
+    def _key(self, doc: Doc, kind: str, prompt: str) -> str:
+        """The cache key of ``doc``: of its ``prompt`` as rendered (a template that writes the date, say, changes it)."""
         params = {"max_new_tokens": self._max_new_tokens(doc), "stop": list(doc.stop_sequences or [])} if kind == "generate" else {}
-        return request_key(  # the prompt as rendered: a template that writes the date, say, changes the key
-            model=self.identity, kind=kind, query=self.rendered(doc), images=doc.images or [], choices=doc.choices or [], params=params
+        return request_key(
+            model=self.identity, kind=kind, query=prompt, images=doc.images or [], choices=doc.choices or [], params=params
         )
 
     def _max_new_tokens(self, doc: Doc) -> int:

@@ -99,11 +99,11 @@ class Family:
 
     # --- the plain path --------------------------------------------------------------------
 
-    def processor_inputs(self, processor, texts: list[str], images: list[list[Image.Image]]) -> dict[str, Any]:
-        """The processor's output for rendered ``texts`` and their images (one list per prompt)."""
+    def processor_inputs(self, processor, texts: list[str], images: list[list[Image.Image]], **kwargs: Any) -> dict[str, Any]:
+        """The processor's output for rendered ``texts`` and their images (one list per prompt); ``kwargs`` go to it."""
         flat = [img for doc_images in images for img in doc_images]
         given = (images if any(images) else None) if self.nested_images else (flat or None)
-        return processor(text=texts, images=given, padding=True, return_tensors="pt")
+        return processor(text=texts, images=given, padding=True, return_tensors="pt", **kwargs)
 
     def images_reached(self, inputs: dict[str, Any]) -> int | None:
         """How many images (not tiles) the processor passed on; None when the layout is unknown."""

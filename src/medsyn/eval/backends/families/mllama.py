@@ -62,8 +62,7 @@ class Mllama(Family):
     def processor_inputs(self, processor, texts: list[str], images: list[list[Image.Image]]) -> dict[str, Any]:
         """Each prompt's images as its own list; the processor writes ``<|begin_of_text|>`` itself where a text lacks
         it, so the tokenizer adds none."""
-        given = images if any(images) else None
-        return processor(text=texts, images=given, padding=True, add_special_tokens=False, return_tensors="pt")
+        return super().processor_inputs(processor, texts, images, add_special_tokens=False)
 
     def images_reached(self, inputs: dict[str, Any]) -> int | None:
         """Images, not tiles: the image slots holding a real image (a nonzero aspect-ratio id; 0 pads a prompt's slots)."""
